@@ -1,0 +1,94 @@
+// Validation of generation requests, shared by the worker, the CLI and the service/IPC layer: every bad
+// value becomes one line that names the field ("settings.stepsDecoder: must be an integer in [2, 1000]").
+import { z } from 'zod';
+import type { Backend, GenerateRequest, GenerateSettings, PackInfo } from './api.ts';
+
+export const LIMITS = {
+  n: { min: 1, max: 64 },
+  steps: { min: 2, max: 1000 },
+  guidance: { min: 0, max: 100 },
+  previewEvery: { min: 0, max: 1000 },
+  promptChars: 10_000,
+} as const;
+
+export const BACKENDS = ['cpu', 'webgpu', 'cuda', 'dml', 'coreml'] as const satisfies readonly Backend[];
+
+/** Raised for bad caller input; its message is the one line to show. */
+export class InputError extends Error {
+  override name = 'InputError';
+}
+
+const int = (lo: number, hi: number) =>
+  z
+    .number({ error: `must be a number` })
+    .refine((v) => Number.isInteger(v) && v >= lo && v <= hi, { message: `must be an integer in [${lo}, ${hi}]` });
+const real = (lo: number, hi: number) =>
+  z
+    .number({ error: `must be a number` })
+    .refine((v) => Number.isFinite(v) && v >= lo && v <= hi, { message: `must be a number in [${lo}, ${hi}]` });
+
+export const GenerateSettingsSchema = z
+  .object({
+    n: int(LIMITS.n.min, LIMITS.n.max),
+    seed: int(0, 0xffffffff),
+    stepsPrior: int(LIMITS.steps.min, LIMITS.steps.max),
+    stepsDecoder: int(LIMITS.steps.min, LIMITS.steps.max),
+    stepsSuperRes: int(LIMITS.steps.min, LIMITS.steps.max),
+    guidancePrior: real(LIMITS.guidance.min, LIMITS.guidance.max),
+    guidanceDecoder: real(LIMITS.guidance.min, LIMITS.guidance.max),
+    rerank: z.boolean({ error: 'must be true or false' }),
+    previewEvery: int(LIMITS.previewEvery.min, LIMITS.previewEvery.max),
+  })
+  .strict();
+
+export const PromptSchema = z
+  .string({ error: 'must be a string' })
+  .max(LIMITS.promptChars, `must be at most ${LIMITS.promptChars} characters`)
+  .refine((s) => s.trim().length > 0, { message: 'must not be empty' });
+
+export const GenerateRequestSchema = z
+  .object({
+    prompt: PromptSchema,
+    settings: GenerateSettingsSchema.partial().default({}),
+  })
+  .strict();
+
+export const BackendSchema = z.enum(BACKENDS, { error: `must be one of ${BACKENDS.join(', ')}` });
+
+function firstIssue(prefix: string, error: z.ZodError): string {
+  const issue = error.issues[0]!;
+  const path = [prefix, ...issue.path.map(String)].filter(Boolean).join('.');
+  if (issue.code === 'unrecognized_keys') return `${path}: unknown field ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
+  return `${path || 'request'}: ${issue.message}`;
+}
+
+/** A fresh random seed (uint32) for requests that don't give one. */
+export function randomSeed(): number {
+  return Math.floor(Math.random() * 0x100000000) >>> 0;
+}
+
+/** Validates a request and fills in the pack's defaults; throws InputError naming the field. */
+export function resolveRequest(
+  request: unknown,
+  defaults: PackInfo['defaults'],
+): { prompt: string; settings: GenerateSettings } {
+  const parsed = GenerateRequestSchema.safeParse(request);
+  if (!parsed.success) throw new InputError(firstIssue('', parsed.error));
+  return { prompt: parsed.data.prompt, settings: resolveSettings(parsed.data.settings, defaults) };
+}
+
+export function resolveSettings(partial: unknown, defaults: PackInfo['defaults']): GenerateSettings {
+  const p = GenerateSettingsSchema.partial().safeParse(partial ?? {});
+  if (!p.success) throw new InputError(firstIssue('settings', p.error));
+  const full = {
+    n: 1,
+    seed: randomSeed(),
+    rerank: false,
+    previewEvery: 0,
+    ...defaults,
+    ...Object.fromEntries(Object.entries(p.data).filter(([, v]) => v !== undefined)),
+  };
+  const checked = GenerateSettingsSchema.safeParse(full);
+  if (!checked.success) throw new InputError(firstIssue('settings', checked.error));
+  return checked.data;
+}
