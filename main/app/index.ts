@@ -1,0 +1,90 @@
+// The desktop app's main process: hardening, the app:// protocol, the engine in a
+// utilityProcess, the service behind the validating IPC wrapper, and the window.
+// Flags: --library DIR  --pack DIR  --backend NAME  --threads N
+
+import { app, BrowserWindow } from 'electron';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { appDataDir } from '../service/paths.ts';
+import { createStudioService, type StudioService } from '../service/studio.ts';
+import { createUtilityEngine } from './engine-host.ts';
+import { forwardEvents, registerIpc } from './ipc.ts';
+import { devOrigin } from './origins.ts';
+import { registerAppScheme, serveRenderer } from './protocol.ts';
+import { hardenSessions } from './security.ts';
+import { createStudioWindow, preloadPathFrom } from './window.ts';
+
+// Must happen before `ready`.
+app.enableSandbox();
+registerAppScheme();
+app.setPath('userData', appDataDir());
+
+const mainDir = import.meta.dirname;
+const devUrl = !app.isPackaged ? (process.env.ELECTRON_RENDERER_URL ?? null) : null;
+const dev = devOrigin(devUrl ?? undefined);
+
+const { values: flags } = parseArgs({
+  args: process.argv.slice(app.isPackaged ? 1 : 2),
+  options: {
+    library: { type: 'string' },
+    pack: { type: 'string' },
+    backend: { type: 'string' },
+    threads: { type: 'string' },
+  },
+  strict: false,
+  allowPositionals: true,
+});
+const flag = (name: string): string | undefined => {
+  const value = flags[name];
+  return typeof value === 'string' ? value : undefined;
+};
+
+const libraryDir = resolve(flag('library') ?? join(app.getPath('userData'), 'library'));
+const engineArgs = ['pack', 'backend', 'threads'].flatMap((name) => {
+  const value = flag(name);
+  return value === undefined ? [] : [`--${name}`, name === 'pack' ? resolve(value) : value];
+});
+if (app.isPackaged && flag('pack') === undefined) {
+  // The default pack ships as extraResources next to app.asar (electron-builder.yml).
+  engineArgs.push('--models-dir', join(process.resourcesPath, 'models'));
+}
+
+let service: StudioService | null = null;
+
+function openWindow(): void {
+  createStudioWindow({ preloadPath: preloadPathFrom(mainDir), devUrl: dev === null ? null : devUrl });
+}
+
+if (!app.requestSingleInstanceLock()) {
+  app.quit();
+} else {
+  app.on('second-instance', () => {
+    const win = BrowserWindow.getAllWindows()[0];
+    if (win) {
+      if (win.isMinimized()) win.restore();
+      win.focus();
+    }
+  });
+
+  void app.whenReady().then(() => {
+    hardenSessions(dev);
+    serveRenderer(join(mainDir, '..', 'renderer'));
+    const engine = createUtilityEngine({ modulePath: join(mainDir, 'engine-process.js'), args: engineArgs });
+    service = createStudioService({ engine, libraryDir });
+    registerIpc(service, dev);
+    forwardEvents(service, () => BrowserWindow.getAllWindows());
+    openWindow();
+    app.on('activate', () => {
+      if (BrowserWindow.getAllWindows().length === 0) openWindow();
+    });
+  });
+
+  app.on('window-all-closed', () => {
+    if (process.platform !== 'darwin') app.quit();
+  });
+
+  app.on('will-quit', () => {
+    void service?.close();
+    service = null;
+  });
+}

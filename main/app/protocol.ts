@@ -1,0 +1,27 @@
+// app:// serves the built renderer (out/renderer) with the CSP as a response header, instead of
+// file:// (which would let a page read any file). Registered as privileged before `ready`.
+
+import { net, protocol } from 'electron';
+import { pathToFileURL } from 'node:url';
+import { resolveInside } from '../web/static-files.ts';
+import { APP_HOST, APP_SCHEME, CONTENT_SECURITY_POLICY } from './origins.ts';
+
+export function registerAppScheme(): void {
+  protocol.registerSchemesAsPrivileged([
+    { scheme: APP_SCHEME, privileges: { standard: true, secure: true, supportFetchAPI: true } },
+  ]);
+}
+
+export function serveRenderer(rendererDir: string): void {
+  protocol.handle(APP_SCHEME, async (request) => {
+    const url = new URL(request.url);
+    const file = url.host === APP_HOST ? resolveInside(rendererDir, url.pathname) : null;
+    if (!file) return new Response('bad request', { status: 400 });
+    const response = await net.fetch(pathToFileURL(file).toString());
+    if (!response.ok) return new Response('not found', { status: 404 });
+    const headers = new Headers(response.headers);
+    headers.set('content-security-policy', CONTENT_SECURITY_POLICY);
+    headers.set('x-content-type-options', 'nosniff');
+    return new Response(response.body, { status: 200, headers });
+  });
+}

@@ -1,0 +1,95 @@
+// Web mode, end to end: parse the command line, build the renderer if needed, start the engine
+// in a worker thread, and serve the studio on 127.0.0.1 with a fresh token.
+//   npm run serve -- [--port N] [--library DIR] [--pack DIR] [--backend cpu|cuda|...] [--threads N]
+
+import { mkdirSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { parseArgs as parseCli } from 'node:util';
+import type { Backend } from '../engine/api.ts';
+import { createWorkerEngine } from '../engine/host.ts';
+import { defaultLibraryDir } from '../service/paths.ts';
+import { createStudioService } from '../service/studio.ts';
+import { ensureRendererBuilt } from './renderer-build.ts';
+import { startWebServer, type WebServer } from './server.ts';
+
+const BACKENDS: readonly Backend[] = ['cpu', 'webgpu', 'cuda', 'dml', 'coreml'];
+
+export interface WebModeOptions {
+  port: number;
+  libraryDir: string;
+  packDir?: string;
+  backend?: Backend;
+  threads?: number;
+}
+
+/** Reads web mode's flags; a bad flag is a one-line Error naming it. */
+export function parseWebArgs(argv: string[]): WebModeOptions {
+  let values;
+  try {
+    ({ values } = parseCli({
+      args: argv,
+      options: {
+        web: { type: 'boolean' },
+        port: { type: 'string' },
+        library: { type: 'string' },
+        pack: { type: 'string' },
+        backend: { type: 'string' },
+        threads: { type: 'string' },
+      },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (err) {
+    throw new Error((err as Error).message.split('\n')[0], { cause: err });
+  }
+  const port = values.port === undefined ? 0 : Number(values.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new Error(`--port: expected an integer 0–65535 (got ${values.port})`);
+  }
+  let threads: number | undefined;
+  if (values.threads !== undefined) {
+    threads = Number(values.threads);
+    if (!Number.isInteger(threads) || threads < 1)
+      throw new Error(`--threads: expected a positive integer (got ${values.threads})`);
+  }
+  const backend = values.backend as Backend | undefined;
+  if (backend !== undefined && !BACKENDS.includes(backend)) {
+    throw new Error(`--backend: expected one of ${BACKENDS.join(', ')} (got ${values.backend})`);
+  }
+  return {
+    port,
+    libraryDir: resolve(values.library ?? defaultLibraryDir()),
+    ...(values.pack !== undefined ? { packDir: resolve(values.pack) } : {}),
+    ...(backend !== undefined ? { backend } : {}),
+    ...(threads !== undefined ? { threads } : {}),
+  };
+}
+
+export async function runWebMode(argv: string[], log: (line: string) => void = console.log): Promise<WebServer> {
+  const options = parseWebArgs(argv);
+  const staticDir = await ensureRendererBuilt({ log });
+  mkdirSync(options.libraryDir, { recursive: true });
+  const engine = createWorkerEngine({
+    ...(options.packDir !== undefined ? { packDir: options.packDir } : {}),
+    ...(options.backend !== undefined ? { backend: options.backend } : {}),
+    ...(options.threads !== undefined ? { threads: options.threads } : {}),
+  });
+  const service = createStudioService({ engine, libraryDir: options.libraryDir });
+  const server = await startWebServer({ service, staticDir, port: options.port });
+
+  let closing = false;
+  const shutdown = (): void => {
+    if (closing) return;
+    closing = true;
+    void server
+      .close()
+      .then(() => service.close())
+      .finally(() => process.exit(0));
+  };
+  process.once('SIGINT', shutdown);
+  process.once('SIGTERM', shutdown);
+
+  log(`library: ${options.libraryDir}`);
+  log(`unCLIP Studio is running in web mode: ${server.url}`);
+  return server;
+}

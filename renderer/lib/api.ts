@@ -1,0 +1,27 @@
+// The renderer's one way to the backend: window.studio when the desktop app's preload installed
+// it, otherwise web mode's HTTP/WebSocket bridge authorised by the token from the page's URL.
+
+import { apiFromBridge, type StudioApi } from '../../preload/contract.ts';
+import { createWebBridge } from './web-client.ts';
+
+const TOKEN_KEY = 'unclip-studio.token';
+
+/** Takes ?token= off the address bar (kept for this tab only) so it does not linger in history. */
+function takeToken(): string {
+  const url = new URL(window.location.href);
+  const fromUrl = url.searchParams.get('token');
+  if (fromUrl) {
+    sessionStorage.setItem(TOKEN_KEY, fromUrl);
+    url.searchParams.delete('token');
+    window.history.replaceState(null, '', url);
+    return fromUrl;
+  }
+  return sessionStorage.getItem(TOKEN_KEY) ?? '';
+}
+
+export const runsInDesktopApp = (): boolean => window.studio !== undefined;
+
+export function connectStudio(): StudioApi {
+  const bridge = window.studio ?? createWebBridge({ origin: window.location.origin, token: takeToken() });
+  return apiFromBridge(bridge);
+}
