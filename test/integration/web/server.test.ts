@@ -1,0 +1,223 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { WebSocket } from 'ws';
+import type { GenerateView, Reply, StudioEvent } from '../../../preload/contract.ts';
+import { fromWire, toWire } from '../../../preload/wire.ts';
+import { createStudioService, type StudioService } from '../../../main/service/studio.ts';
+import { startWebServer, type WebServer } from '../../../main/web/server.ts';
+import { createScriptedEngine } from './scripted-engine.ts';
+
+let server: WebServer;
+let service: StudioService;
+let staticDir: string;
+
+async function api(
+  path: string,
+  init: { method?: string; token?: string | null; body?: unknown; headers?: Record<string, string> } = {},
+): Promise<{ status: number; reply: Reply<unknown> }> {
+  const headers: Record<string, string> = { ...init.headers };
+  if (init.token !== null) headers.authorization = `Bearer ${init.token ?? server.token}`;
+  if (init.body !== undefined) headers['content-type'] ??= 'application/json';
+  const response = await fetch(`${server.origin}${path}`, {
+    method: init.method ?? (init.body === undefined ? 'GET' : 'POST'),
+    headers,
+    ...(init.body !== undefined ? { body: toWire(init.body) } : {}),
+  });
+  return { status: response.status, reply: fromWire(await response.text()) as Reply<unknown> };
+}
+
+/** A raw request (fetch would normalise the path and refuses to set Host). */
+function raw(path: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port: server.port, path, headers }, (res) => {
+      let body = '';
+      res.on('data', (d: Buffer) => (body += d.toString()));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+function openSocket(query: string, headers: Record<string, string> = {}): Promise<WebSocket> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(`ws://127.0.0.1:${server.port}/api/events${query}`, { headers });
+    ws.once('open', () => resolve(ws));
+    ws.once('unexpected-response', (_req, res) => reject(new Error(`HTTP ${res.statusCode}`)));
+    ws.once('error', reject);
+  });
+}
+
+before(async () => {
+  staticDir = mkdtempSync(join(tmpdir(), 'studio-static-'));
+  writeFileSync(join(staticDir, 'index.html'), '<!doctype html><title>studio</title>');
+  service = createStudioService({ engine: createScriptedEngine() });
+  server = await startWebServer({ service, staticDir, port: 0 });
+});
+
+after(async () => {
+  await server.close();
+  await service.close();
+  rmSync(staticDir, { recursive: true, force: true });
+});
+
+describe('web mode server: token', () => {
+  const routes: [string, string, unknown?][] = [
+    ['GET', '/api/health'],
+    ['POST', '/api/engine.info', {}],
+    ['POST', '/api/generate', { jobId: 'x', prompt: 'apple' }],
+    ['POST', '/api/generate.cancel', { jobId: 'x' }],
+    ['GET', '/api/events'],
+    ['POST', '/api/no.such.operation', {}],
+    ['GET', '/api'],
+  ];
+
+  it('refuses every /api route without a token (401)', async () => {
+    for (const [method, path, body] of routes) {
+      const { status, reply } = await api(path, { method, token: null, body });
+      assert.equal(status, 401, `${method} ${path}`);
+      assert.ok(!reply.ok && reply.error.code === 'unauthorized', `${method} ${path}`);
+    }
+  });
+
+  it('refuses a wrong token (401), in the header or the query', async () => {
+    assert.equal((await api('/api/health', { token: `${server.token}x` })).status, 401);
+    assert.equal((await api('/api/health', { token: server.token.slice(1) })).status, 401);
+    assert.equal((await api(`/api/health?token=nope`, { token: null })).status, 401);
+  });
+
+  it('accepts the token as Bearer, X-Studio-Token or ?token=', async () => {
+    const bearer = await api('/api/health');
+    assert.equal(bearer.status, 200);
+    assert.deepEqual(bearer.reply, { ok: true, value: { status: 'ok' } });
+    assert.equal((await api('/api/health', { token: null, headers: { 'x-studio-token': server.token } })).status, 200);
+    assert.equal((await api(`/api/health?token=${server.token}`, { token: null })).status, 200);
+  });
+
+  it('announces a URL carrying the token', () => {
+    assert.equal(server.url, `http://127.0.0.1:${server.port}/?token=${server.token}`);
+    assert.ok(server.token.length >= 40);
+  });
+});
+
+describe('web mode server: network exposure', () => {
+  it('listens on 127.0.0.1 only (not on IPv6 loopback)', async () => {
+    const reached = (host: string): Promise<boolean> =>
+      new Promise((resolve) => {
+        const socket = connect({ host, port: server.port });
+        socket.once('connect', () => {
+          socket.destroy();
+          resolve(true);
+        });
+        socket.once('error', () => resolve(false));
+      });
+    assert.ok(await reached('127.0.0.1'));
+    assert.ok(!(await reached('::1')), 'reachable on ::1');
+  });
+
+  it('refuses requests for another Host name (DNS rebinding)', async () => {
+    assert.equal((await raw('/', { host: `evil.example:${server.port}` })).status, 421);
+    assert.equal((await raw(`/api/health?token=${server.token}`, { host: 'evil.example' })).status, 421);
+    assert.equal((await raw('/', { host: `localhost:${server.port}` })).status, 200);
+  });
+});
+
+describe('web mode server: the contract over HTTP', () => {
+  it('answers engine.info', async () => {
+    const { status, reply } = await api('/api/engine.info', { body: {} });
+    assert.equal(status, 200);
+    assert.ok(reply.ok);
+    assert.equal((reply.value as { pack: { title: string } }).pack.title, 'Scripted test engine');
+  });
+
+  it('rejects bad arguments with a one-line 400', async () => {
+    const { status, reply } = await api('/api/generate', { body: { jobId: 'j', prompt: '', settings: { n: 99 } } });
+    assert.equal(status, 400);
+    assert.ok(!reply.ok);
+    assert.equal(reply.error.code, 'invalid_argument');
+    assert.match(reply.error.message, /^generate: prompt: must not be empty.*; settings\.n: .*\(got 99\)$/);
+  });
+
+  it('rejects unknown operations, wrong methods, non-JSON bodies', async () => {
+    assert.equal((await api('/api/gallery.drop', { body: {} })).status, 404);
+    assert.equal((await raw(`/api/generate?token=${server.token}`)).status, 405);
+    const textBody = await api('/api/engine.info', { body: {}, headers: { 'content-type': 'text/plain' } });
+    assert.equal(textBody.status, 400);
+    const response = await fetch(`${server.origin}/api/engine.info`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${server.token}`, 'content-type': 'application/json' },
+      body: '{not json',
+    });
+    assert.equal(response.status, 400);
+    assert.match(await response.text(), /not valid JSON/);
+  });
+
+  it('generates PNG bytes and pushes progress over the WebSocket', async () => {
+    const ws = await openSocket(`?token=${server.token}`);
+    const events: StudioEvent[] = [];
+    ws.on('message', (data: Buffer) => events.push(fromWire(data.toString()) as StudioEvent));
+    const { status, reply } = await api('/api/generate', {
+      body: { jobId: 'ws-job', prompt: 'apple', settings: { n: 2, seed: 5 } },
+    });
+    assert.equal(status, 200);
+    assert.ok(reply.ok);
+    const view = reply.value as GenerateView;
+    assert.deepEqual(
+      view.images.map((i) => i.seed),
+      [5, 6],
+    );
+    for (const image of view.images) {
+      assert.ok(image.png instanceof Uint8Array);
+      assert.deepEqual([...image.png.subarray(0, 4)], [0x89, 0x50, 0x4e, 0x47]);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    ws.close();
+    const progress = events.filter((e) => e.name === 'progress' && e.payload.jobId === 'ws-job');
+    assert.ok(progress.length >= 5, `got ${progress.length} progress events`);
+    assert.ok(progress.some((e) => e.payload.stage === 'decoder'));
+  });
+
+  it('cancels a running generation (409 cancelled)', async () => {
+    const running = api('/api/generate', {
+      body: { jobId: 'to-cancel', prompt: 'apple', settings: { stepsDecoder: 500 } },
+    });
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    const cancel = await api('/api/generate.cancel', { body: { jobId: 'to-cancel' } });
+    assert.deepEqual(cancel.reply, { ok: true, value: { cancelled: true } });
+    const { status, reply } = await running;
+    assert.equal(status, 409);
+    assert.ok(!reply.ok && reply.error.code === 'cancelled');
+  });
+});
+
+describe('web mode server: WebSocket /api/events', () => {
+  it('needs the token', async () => {
+    await assert.rejects(openSocket(''), /HTTP 401/);
+    await assert.rejects(openSocket('?token=wrong'), /HTTP 401/);
+  });
+
+  it('refuses a foreign Origin even with the token', async () => {
+    await assert.rejects(openSocket(`?token=${server.token}`, { origin: 'https://evil.example' }), /HTTP 403/);
+    const ok = await openSocket(`?token=${server.token}`, { origin: server.origin });
+    ok.close();
+  });
+});
+
+describe('web mode server: static renderer', () => {
+  it('serves index.html with a CSP and refuses paths outside the bundle', async () => {
+    const response = await fetch(`${server.origin}/`);
+    assert.equal(response.status, 200);
+    const csp = response.headers.get('content-security-policy') ?? '';
+    assert.match(csp, /script-src 'self'/);
+    assert.match(csp, /frame-ancestors 'none'/);
+    assert.equal(response.headers.get('x-content-type-options'), 'nosniff');
+    assert.equal((await raw('/..%2f..%2fetc%2fpasswd')).status, 404);
+    assert.equal((await raw('/../../etc/passwd')).status, 404);
+    assert.equal((await raw('/missing.js')).status, 404);
+  });
+});

@@ -1,0 +1,82 @@
+#!/usr/bin/env node
+// `npm test`: every tier, one command.
+//   1. Python toolchain tests (pytest test/python) when models/.venv exists;
+//   2. node's test runner (with tsx) over test/{unit,integration,e2e}/**/*.test.ts.
+// Streams output; exits non-zero if any tier fails. Node's runner prints the last lines
+// (its ℹ tests / ℹ pass / ℹ fail summary).
+// Extra arguments are passed to node's runner, e.g. `npm test -- --test-name-pattern=web`.
+
+import { spawnSync } from 'node:child_process';
+import { existsSync, readdirSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const extra = process.argv.slice(2);
+let failed = false;
+
+function run(command, args, options = {}) {
+  const result = spawnSync(command, args, { cwd: root, stdio: 'inherit', ...options });
+  if (result.error) {
+    console.error(`test/run.mjs: could not run ${command}: ${result.error.message}`);
+    return 1;
+  }
+  return result.status ?? 1;
+}
+
+function findTests(dir) {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir, { withFileTypes: true })
+    .flatMap((entry) => {
+      const path = join(dir, entry.name);
+      if (entry.isDirectory()) return entry.name === 'fixtures' || entry.name === 'node_modules' ? [] : findTests(path);
+      return entry.name.endsWith('.test.ts') ? [path] : [];
+    })
+    .sort();
+}
+
+/** better-sqlite3 may have been rebuilt for Electron (npm start / npm run dist); tests need Node's ABI. */
+function ensureNodeNativeModules() {
+  const probe = spawnSync(process.execPath, ['-e', "new (require('better-sqlite3'))(':memory:').close()"], {
+    cwd: root,
+    encoding: 'utf8',
+  });
+  if (probe.status === 0) return;
+  if (!/NODE_MODULE_VERSION|was compiled against a different Node\.js version/.test(probe.stderr)) return;
+  console.log('better-sqlite3 is built for Electron; rebuilding it for Node (npm rebuild better-sqlite3) ...');
+  run('npm', ['rebuild', 'better-sqlite3']);
+}
+
+// 1. Python
+const python = join(root, 'models', '.venv', 'bin', 'python');
+if (!existsSync(join(root, 'test', 'python'))) {
+  console.log('SKIP python tier: test/python does not exist');
+} else if (!existsSync(python)) {
+  console.log('SKIP python tier: models/.venv is missing (run `npm run models:setup` to create it)');
+} else {
+  console.log('\n== pytest test/python ==');
+  const status = run(python, ['-m', 'pytest', '-q', 'test/python']);
+  // pytest exits 5 when it collected no tests: not a failure of the suite.
+  if (status !== 0 && status !== 5) failed = true;
+}
+
+// 2. Node (unit, integration, e2e)
+ensureNodeNativeModules();
+const files = ['unit', 'integration', 'e2e'].flatMap((tier) => findTests(join(root, 'test', tier)));
+if (files.length === 0) {
+  console.error('test/run.mjs: no test files under test/{unit,integration,e2e}');
+  process.exit(1);
+}
+console.log(`\n== node --test (${files.length} files) ==`);
+const status = run(process.execPath, [
+  '--import',
+  'tsx',
+  '--test',
+  '--test-reporter=spec',
+  '--test-concurrency=1',
+  ...extra,
+  ...files.map((f) => relative(root, f)),
+]);
+if (status !== 0) failed = true;
+
+process.exit(failed ? 1 : 0);
