@@ -1,0 +1,88 @@
+"""CLI: python -m unclip_toolchain.emoji {data,train,assemble,export,eval,all} (see --help of each)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .sources import DATA_DIR, RUN_DIR
+
+# Share of the total budget per stage for `all` (CLIP first, then prior, decoder, super-resolution).
+BUDGET_SHARES = {"clip": 0.2, "prior": 0.1, "decoder": 0.5, "sr": 0.15, "sr_last": 0.05}
+DEFAULT_PACK = Path(__file__).resolve().parents[4] / "models" / "emoji-tiny"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m unclip_toolchain.emoji")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("data", help="build models/work/emoji-data from the pinned npm packages")
+    p.add_argument("--out", type=Path, default=DATA_DIR)
+    p = sub.add_parser("train", help="train stages for given minutes each, resuming from checkpoints")
+    p.add_argument("--plan", required=True, help="e.g. clip=12,prior=8,decoder=35,sr=8,sr_last=2")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--run", type=Path, default=RUN_DIR)
+    p.add_argument("--data", type=Path, default=DATA_DIR)
+    p.add_argument("--max-steps", type=int, default=None, help="stop each stage after this many steps (smoke runs)")
+    p = sub.add_parser("status", help="steps and minutes trained per stage")
+    p.add_argument("--run", type=Path, default=RUN_DIR)
+    p = sub.add_parser("assemble", help="EMA weights -> diffusers UnCLIPPipeline (+ image encoder) save_pretrained")
+    p.add_argument("--run", type=Path, default=RUN_DIR)
+    p = sub.add_parser("export", help="assembled pipeline -> model pack via the toolchain exporter")
+    p.add_argument("--run", type=Path, default=RUN_DIR)
+    p.add_argument("--out", type=Path, default=DEFAULT_PACK)
+    p = sub.add_parser("eval", help="CLIP retrieval, prior/decoder cosines, pipeline retrieval, contact sheet")
+    p.add_argument("--run", type=Path, default=RUN_DIR)
+    p.add_argument("--data", type=Path, default=DATA_DIR)
+    p.add_argument("--out", type=Path, default=DEFAULT_PACK)
+    p.add_argument("--prompts", type=int, default=200)
+    p.add_argument("--sheet-prompts", type=int, default=64)
+    p = sub.add_parser("all", help="data -> train -> assemble -> export -> eval")
+    p.add_argument("--budget-minutes", type=float, default=180.0)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", type=Path, default=DEFAULT_PACK)
+    a = ap.parse_args(argv)
+
+    if a.cmd == "data":
+        from .dataset import build_dataset
+
+        idx = build_dataset(a.out)
+        print(idx["counts"])
+    elif a.cmd == "train":
+        from .train import parse_plan, train_plan
+
+        train_plan(parse_plan(a.plan), run_dir=a.run, data_dir=a.data, seed=a.seed, max_steps=a.max_steps)
+    elif a.cmd == "status":
+        from .train import stage_summary
+
+        for k, v in stage_summary(a.run).items():
+            print(k, v)
+    elif a.cmd == "assemble":
+        from .pipeline import assemble
+
+        print(assemble(a.run))
+    elif a.cmd == "export":
+        from .pipeline import export_pack
+
+        export_pack(a.run, a.out)
+    elif a.cmd == "eval":
+        from .evaluate import evaluate
+
+        evaluate(a.run, a.data, a.out, n_prompts=a.prompts, sheet_prompts=a.sheet_prompts)
+    elif a.cmd == "all":
+        from .dataset import INDEX_FILE, build_dataset
+        from .evaluate import evaluate
+        from .pipeline import assemble, export_pack
+        from .train import train_plan
+
+        if not (DATA_DIR / INDEX_FILE).is_file():
+            build_dataset(DATA_DIR)
+        train_plan([(k, a.budget_minutes * v) for k, v in BUDGET_SHARES.items()], seed=a.seed)
+        assemble(RUN_DIR)
+        export_pack(RUN_DIR, a.out)
+        evaluate(RUN_DIR, DATA_DIR, a.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,394 @@
+"""Resumable, time-budgeted training of the emoji unCLIP, one stage at a time.
+
+    python -m unclip_toolchain.emoji train --plan clip=12,prior=8,decoder=35,sr=8,sr_last=2
+
+Stages, in dependency order: clip (text + image encoders, contrastive), then prior, decoder (+ text_proj), sr
+(super_res_first) and sr_last (a copy of sr fine-tuned on the last, nearly noise-free steps), all on the frozen
+CLIP. Each call trains a stage for the given minutes of wall time, then saves; the next call resumes from the
+checkpoint in models/work/emoji-run/ckpt/ (weights, EMA, optimiser, step, sampler RNG). Once a downstream stage
+has started, CLIP is frozen (its embedding space is what prior/decoder learned), see `clip_frozen`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from .batches import Batches, TextEncoder
+from .dataset import EmojiData
+from .diffusion import EMA, Schedule
+from .models import (Sizes, build_clip, build_decoder, build_prior, build_super_res, build_text_proj, clip_pixels,
+                     prior_forward, sizes_from_json, sizes_to_json)
+from .sources import DATA_DIR, RUN_DIR
+
+STAGES = ("clip", "prior", "decoder", "sr", "sr_last")
+SAVE_EVERY_S = 120.0
+BATCH = {"clip": 128, "prior": 128, "decoder": 48, "sr": 32, "sr_last": 32}
+LR = {"clip": 1e-3, "prior": 3e-4, "decoder": 3e-4, "sr": 3e-4, "sr_last": 1e-4}
+WARMUP = 50
+SR_LAST_MAX_T = 50
+
+
+def log(run_dir: Path, msg: str, **fields) -> None:
+    line = time.strftime("%Y-%m-%dT%H:%M:%S ") + msg
+    print(line, flush=True)
+    with open(run_dir / "train.log", "a", encoding="utf-8") as f:
+        f.write(line + "\n")
+    if fields:
+        with open(run_dir / "metrics.jsonl", "a", encoding="utf-8") as f:
+            f.write(json.dumps({"time": time.time(), **fields}) + "\n")
+
+
+def ckpt_path(run_dir: Path, stage: str) -> Path:
+    return run_dir / "ckpt" / f"{stage}.pt"
+
+
+def save_atomic(obj: dict, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def run_sizes(run_dir: Path) -> Sizes:
+    """Model sizes are fixed per run (run_dir/sizes.json) so resumed stages always agree."""
+    p = run_dir / "sizes.json"
+    if p.is_file():
+        return sizes_from_json(json.loads(p.read_text()))
+    s = Sizes()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    p.write_text(json.dumps(sizes_to_json(s), indent=1) + "\n")
+    return s
+
+
+def load_ema_into(model: torch.nn.Module, ckpt: dict, key: str) -> torch.nn.Module:
+    model.load_state_dict(ckpt["ema"][key]["shadow"])
+    return model.eval()
+
+
+def frozen_clip(run_dir: Path, sizes: Sizes):
+    p = ckpt_path(run_dir, "clip")
+    if not p.is_file():
+        raise FileNotFoundError(f"{p}: train the clip stage first")
+    ck = torch.load(p, weights_only=False)
+    text, vision = build_clip(sizes, 0)
+    load_ema_into(text, ck, "text")
+    load_ema_into(vision, ck, "vision")
+    for m in (text, vision):
+        m.requires_grad_(False)
+    return text, vision
+
+
+def lr_at(step: int, base: float) -> float:
+    return base * min(1.0, (step + 1) / WARMUP)
+
+
+class Stage:
+    """Shared loop: resume, train until the time budget is spent, checkpoint periodically and at the end."""
+
+    name = ""
+
+    def __init__(self, run_dir: Path, data: EmojiData, sizes: Sizes, seed: int) -> None:
+        self.run_dir, self.data, self.sizes, self.seed = run_dir, data, sizes, seed
+        self.batches = Batches(data, seed + 1000 * (STAGES.index(self.name) + 1))
+        self.step = 0
+        self.elapsed = 0.0
+        self.modules: dict[str, torch.nn.Module] = {}
+        self.emas: dict[str, EMA] = {}
+        self.extra_params: list[torch.nn.Parameter] = []
+
+    def build(self) -> None:
+        raise NotImplementedError
+
+    def loss(self) -> tuple[torch.Tensor, dict]:
+        raise NotImplementedError
+
+    def params(self):
+        ps = [p for m in self.modules.values() for p in m.parameters() if p.requires_grad]
+        return ps + self.extra_params
+
+    def state(self) -> dict:
+        return {"stage": self.name, "step": self.step, "elapsed": self.elapsed, "sizes": sizes_to_json(self.sizes),
+                "model": {k: m.state_dict() for k, m in self.modules.items()},
+                "ema": {k: e.state_dict() for k, e in self.emas.items()},
+                "opt": self.opt.state_dict(), "batches": self.batches.state(),
+                "extra": [p.detach().clone() for p in self.extra_params], "torch_rng": torch.get_rng_state()}
+
+    def resume_or_init(self) -> None:
+        self.build()
+        self.emas = {k: EMA(m) for k, m in self.modules.items()}
+        self.opt = torch.optim.AdamW(self.params(), lr=LR[self.name], weight_decay=0.01, betas=(0.9, 0.99))
+        p = ckpt_path(self.run_dir, self.name)
+        if p.is_file():
+            ck = torch.load(p, weights_only=False)
+            for k, m in self.modules.items():
+                m.load_state_dict(ck["model"][k])
+                self.emas[k].load_state_dict(ck["ema"][k])
+            for dst, src in zip(self.extra_params, ck["extra"]):
+                dst.data.copy_(src)
+            self.opt.load_state_dict(ck["opt"])
+            self.batches.load_state(ck["batches"])
+            torch.set_rng_state(ck["torch_rng"])
+            self.step, self.elapsed = ck["step"], ck["elapsed"]
+            log(self.run_dir, f"{self.name}: resumed at step {self.step} ({self.elapsed / 60:.1f} min trained)")
+        else:
+            torch.manual_seed(self.seed + STAGES.index(self.name))
+            self.on_fresh_start()
+
+    def on_fresh_start(self) -> None:
+        pass
+
+    def save(self) -> None:
+        save_atomic(self.state(), ckpt_path(self.run_dir, self.name))
+
+    def train(self, minutes: float, max_steps: int | None = None) -> None:
+        self.resume_or_init()
+        for m in self.modules.values():
+            m.train()
+        start = last_save = last_log = time.time()
+        t_prev, acc, n, cnt = start, {}, 0, 0
+        while time.time() - start < minutes * 60 and (max_steps is None or n < max_steps):
+            for g in self.opt.param_groups:
+                g["lr"] = lr_at(self.step, LR[self.name])
+            loss, parts = self.loss()
+            self.opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(self.params(), 1.0)
+            self.opt.step()
+            for k, e in self.emas.items():
+                e.update(self.modules[k])
+            self.step += 1
+            n += 1
+            now = time.time()
+            self.elapsed += now - t_prev
+            t_prev = now
+            for k, v in parts.items():
+                acc[k] = acc.get(k, 0.0) + float(v)
+            cnt += 1
+            if now - last_log > 30 or n == 1:
+                mean = {k: v / cnt for k, v in acc.items()}
+                msg = " ".join(f"{k}={v:.4f}" for k, v in mean.items())
+                log(self.run_dir, f"{self.name} step {self.step} {msg} ({self.elapsed / 60:.1f} min)", stage=self.name,
+                    step=self.step, elapsed=self.elapsed, **mean)
+                acc, cnt, last_log = {}, 0, now
+            if now - last_save > SAVE_EVERY_S:
+                self.save()
+                last_save = now
+        self.save()
+        log(self.run_dir, f"{self.name}: saved at step {self.step} ({self.elapsed / 60:.1f} min trained)")
+
+
+class ClipStage(Stage):
+    name = "clip"
+
+    def build(self) -> None:
+        if (self.run_dir / "clip_frozen").exists():
+            raise RuntimeError(f"{self.run_dir / 'clip_frozen'}: downstream stages were trained on this CLIP; "
+                               "delete their checkpoints and this file to retrain it")
+        text, vision = build_clip(self.sizes, self.seed)
+        self.modules = {"text": text, "vision": vision}
+        self.logit_scale = torch.nn.Parameter(torch.tensor(math.log(1 / 0.07)))
+        self.extra_params = [self.logit_scale]
+        self.text = TextEncoder(text)
+
+    def loss(self):
+        imgs, caps, keys = self.batches.sample(BATCH["clip"])
+        t_emb, _, _ = self.text.encode(caps)
+        i_emb = self.modules["vision"](pixel_values=clip_pixels(imgs)).image_embeds
+        t_emb, i_emb = F.normalize(t_emb, dim=-1), F.normalize(i_emb, dim=-1)
+        logits = self.logit_scale.clamp(max=math.log(100)).exp() * i_emb @ t_emb.T
+        # Same concept twice in a batch (other style / composition) is not a negative: soft targets.
+        same = torch.tensor([[a == b for b in keys] for a in keys], dtype=torch.float32)
+        target = same / same.sum(1, keepdim=True)
+        loss = 0.5 * (torch.sum(-target * logits.log_softmax(1), 1).mean()
+                      + torch.sum(-target.T * logits.T.log_softmax(1), 1).mean())
+        acc = (logits.argmax(1) == torch.arange(len(keys))).float().mean()
+        return loss, {"loss": loss.item(), "acc": acc.item()}
+
+
+class DownstreamStage(Stage):
+    """Stages trained on the frozen CLIP encoders."""
+
+    def build_clip(self) -> None:
+        (self.run_dir / "clip_frozen").touch()
+        text, vision = frozen_clip(self.run_dir, self.sizes)
+        self.text = TextEncoder(text)
+        self.vision = vision
+        with torch.no_grad():
+            e, h, m = self.text.encode([""])
+        self.empty = (e, h, m)
+
+    @torch.no_grad()
+    def encode(self, imgs, caps, drop_caption: float):
+        z = self.vision(pixel_values=clip_pixels(imgs)).image_embeds
+        caps = ["" if torch.rand(()) < drop_caption else c for c in caps]
+        e, h, m = self.text.encode(caps)
+        return z, e, h, m
+
+
+class PriorStage(DownstreamStage):
+    name = "prior"
+
+    def build(self) -> None:
+        self.build_clip()
+        self.modules = {"prior": build_prior(self.sizes, self.seed)}
+        self.sch = Schedule()
+
+    @torch.no_grad()
+    def on_fresh_start(self) -> None:
+        # post_process_latents statistics: per-dimension mean/std of z_i over random training compositions.
+        zs = []
+        for _ in range(16):
+            imgs, _, _ = self.batches.sample(256)
+            zs.append(self.vision(pixel_values=clip_pixels(imgs)).image_embeds)
+        z = torch.cat(zs)
+        prior = self.modules["prior"]
+        prior.clip_mean.data.copy_(z.mean(0, keepdim=True))
+        prior.clip_std.data.copy_(z.std(0, keepdim=True))
+        prior.clip_mean.requires_grad_(False)
+        prior.clip_std.requires_grad_(False)
+        self.emas["prior"] = EMA(prior)
+        self.opt = torch.optim.AdamW(self.params(), lr=LR[self.name], weight_decay=0.01, betas=(0.9, 0.99))
+        log(self.run_dir, f"prior: clip stats from {len(z)} embeddings, mean|mean|={z.mean(0).abs().mean():.3f} "
+                          f"mean std={z.std(0).mean():.3f}")
+
+    def params(self):
+        prior = self.modules["prior"]
+        return [p for n, p in prior.named_parameters() if n not in ("clip_mean", "clip_std")]
+
+    def loss(self):
+        imgs, caps, _ = self.batches.sample(BATCH["prior"])
+        z, e, h, m = self.encode(imgs, caps, drop_caption=0.1)
+        prior = self.modules["prior"]
+        x0 = (z - prior.clip_mean) / prior.clip_std
+        t = torch.randint(0, self.sch.T, (len(z),))
+        xt = self.sch.q_sample(x0, t, torch.randn_like(x0))
+        pred = prior_forward(prior, xt, t, e, h, m)
+        loss = F.mse_loss(pred, x0)
+        cos = F.cosine_similarity(pred * prior.clip_std + prior.clip_mean, z).mean()
+        return loss, {"loss": loss.item(), "cos": cos.item()}
+
+
+class DecoderStage(DownstreamStage):
+    name = "decoder"
+
+    def build(self) -> None:
+        self.build_clip()
+        self.modules = {"decoder": build_decoder(self.sizes, self.seed), "text_proj": build_text_proj(self.sizes, self.seed)}
+        self.sch = Schedule()
+
+    def loss(self):
+        imgs, caps, _ = self.batches.sample(BATCH["decoder"])
+        z, e, h, m = self.encode(imgs, caps, drop_caption=0.5)
+        tp = self.modules["text_proj"]
+        drop_z = torch.rand(len(z)) < 0.1
+        z = torch.where(drop_z[:, None], tp.learned_classifier_free_guidance_embeddings[None].expand_as(z), z)
+        enc, add = tp(image_embeddings=z, prompt_embeds=e, text_encoder_hidden_states=h,
+                      do_classifier_free_guidance=False)
+        mask = F.pad(m, (tp.clip_extra_context_tokens, 0), value=True)
+        x0 = F.interpolate(imgs * 2 - 1, size=self.sizes.decoder_size, mode="bilinear", antialias=True,
+                           align_corners=False)
+        t = torch.randint(0, self.sch.T, (len(z),))
+        noise = torch.randn_like(x0)
+        xt = self.sch.q_sample(x0, t, noise)
+        out = self.modules["decoder"](xt, t, encoder_hidden_states=enc, class_labels=add, attention_mask=mask).sample
+        mse, vb = self.sch.hybrid_loss(out, x0, xt, t, noise)
+        return mse + vb, {"mse": mse.item(), "vb": vb.item()}
+
+
+def degrade(low: torch.Tensor) -> torch.Tensor:
+    """Random Gaussian blur + noise on the 32x32 conditioning image, so SR tolerates imperfect decoder output."""
+    B = low.shape[0]
+    out = low.clone()
+    sig = torch.rand(B) * 1.0
+    for i in range(B):
+        if sig[i] > 0.3:
+            r = torch.arange(-2, 3, dtype=torch.float32)
+            k1 = torch.exp(-r ** 2 / (2 * sig[i] ** 2))
+            k1 = k1 / k1.sum()
+            k = (k1[:, None] * k1[None, :]).expand(3, 1, 5, 5)
+            out[i] = F.conv2d(F.pad(low[i:i + 1], (2, 2, 2, 2), mode="replicate"), k, groups=3)[0]
+    out = out + torch.randn_like(out) * (torch.rand(B, 1, 1, 1) * 0.04)
+    return out.clamp(-1, 1)
+
+
+class SuperResStage(Stage):
+    name = "sr"
+    max_t = None
+
+    def build(self) -> None:
+        self.modules = {"sr": build_super_res(self.sizes, self.seed + (1 if self.name == "sr_last" else 0))}
+        self.sch = Schedule()
+
+    def loss(self):
+        imgs, _, _ = self.batches.sample(BATCH[self.name])
+        y = imgs * 2 - 1
+        low = F.interpolate(y, size=self.sizes.decoder_size, mode="bilinear", antialias=True, align_corners=False)
+        up = F.interpolate(degrade(low), size=self.sizes.sr_size, mode="bicubic", antialias=True, align_corners=False)
+        t = torch.randint(0, self.max_t or self.sch.T, (len(y),))
+        noise = torch.randn_like(y)
+        xt = self.sch.q_sample(y, t, noise)
+        out = self.modules["sr"](torch.cat([xt, up], 1), t).sample
+        loss = F.mse_loss(out, noise)
+        return loss, {"loss": loss.item()}
+
+
+class SuperResLastStage(SuperResStage):
+    name = "sr_last"
+    max_t = SR_LAST_MAX_T
+
+    def on_fresh_start(self) -> None:
+        # Start from super_res_first's EMA weights; fine-tune on the last (t < 50) steps only.
+        p = ckpt_path(self.run_dir, "sr")
+        if p.is_file():
+            ck = torch.load(p, weights_only=False)
+            self.modules["sr"].load_state_dict(ck["ema"]["sr"]["shadow"])
+            self.emas["sr"] = EMA(self.modules["sr"])
+            self.opt = torch.optim.AdamW(self.params(), lr=LR[self.name], weight_decay=0.01, betas=(0.9, 0.99))
+            log(self.run_dir, "sr_last: initialised from sr EMA")
+
+
+STAGE_CLASSES = {c.name: c for c in (ClipStage, PriorStage, DecoderStage, SuperResStage, SuperResLastStage)}
+
+
+def parse_plan(plan: str) -> list[tuple[str, float]]:
+    out = []
+    for part in plan.split(","):
+        name, _, minutes = part.partition("=")
+        name = name.strip()
+        if name not in STAGE_CLASSES:
+            raise ValueError(f"--plan: unknown stage {name!r} (stages: {', '.join(STAGES)})")
+        try:
+            out.append((name, float(minutes)))
+        except ValueError:
+            raise ValueError(f"--plan: {part!r} needs minutes, e.g. {name}=10") from None
+    return out
+
+
+def train_plan(plan: list[tuple[str, float]], run_dir: Path = RUN_DIR, data_dir: Path = DATA_DIR, seed: int = 0,
+               max_steps: int | None = None) -> None:
+    torch.set_num_threads(int(os.environ.get("EMOJI_THREADS", "2")))
+    run_dir.mkdir(parents=True, exist_ok=True)
+    data = EmojiData(data_dir)
+    sizes = run_sizes(run_dir)
+    for name, minutes in plan:
+        if minutes <= 0:
+            continue
+        log(run_dir, f"{name}: training for {minutes} min (seed {seed})")
+        STAGE_CLASSES[name](run_dir, data, sizes, seed).train(minutes, max_steps=max_steps)
+
+
+def stage_summary(run_dir: Path = RUN_DIR) -> dict:
+    out = {}
+    for s in STAGES:
+        p = ckpt_path(run_dir, s)
+        if p.is_file():
+            ck = torch.load(p, weights_only=False, map_location="cpu")
+            out[s] = {"steps": ck["step"], "minutes": round(ck["elapsed"] / 60, 1), "batch": BATCH[s]}
+    return out
