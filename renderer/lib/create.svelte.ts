@@ -30,6 +30,8 @@ export interface ImageCard {
   score?: number;
 }
 
+export type Outcome = 'done' | 'cancelled' | 'failed';
+
 export const randomSeed = (): number => crypto.getRandomValues(new Uint32Array(1))[0] ?? 0;
 
 const newJobId = (): string => crypto.randomUUID();
@@ -58,6 +60,10 @@ export class CreateState {
   images = $state.raw<ImageCard[]>([]);
   error = $state<string | null>(null);
   notice = $state<string | null>(null);
+  /** How the last run ended. */
+  outcome = $state<Outcome | null>(null);
+  /** Wall-clock seconds of the last successful run. */
+  seconds = $state<number | null>(null);
 
   readonly maxImages = MAX_IMAGES;
   canGenerate = $derived(this.info !== null && !this.running && this.prompt.trim().length > 0);
@@ -98,13 +104,22 @@ export class CreateState {
     this.error = null;
     this.notice = null;
     this.progress = null;
+    this.outcome = null;
+    const started = performance.now();
     try {
       const result = await this.#api.generate({ jobId, prompt: this.prompt, settings: { ...this.settings } });
       this.#show(result);
+      this.seconds = (performance.now() - started) / 1000;
+      this.outcome = 'done';
       if (result.truncated) this.notice = 'The prompt was longer than 77 tokens and was cut.';
     } catch (err) {
-      if (err instanceof StudioError && err.code === 'cancelled') this.notice = 'Generation cancelled.';
-      else this.error = messageOf(err);
+      if (err instanceof StudioError && err.code === 'cancelled') {
+        this.outcome = 'cancelled';
+        this.notice = 'Generation cancelled.';
+      } else {
+        this.outcome = 'failed';
+        this.error = messageOf(err);
+      }
     } finally {
       this.running = false;
       this.cancelling = false;
