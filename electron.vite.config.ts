@@ -18,6 +18,7 @@ export const rendererConfig = {
     outDir: resolve(root, 'out', 'renderer'),
     emptyOutDir: true,
     target: 'chrome120',
+    minify: true,
     reportCompressedSize: false,
     rolldownOptions: { input: resolve(root, 'renderer', 'index.html') },
   },
