@@ -6,6 +6,7 @@
 
 import { z } from 'zod';
 import type { EngineInfo, GenerateSettings, ProgressEvent } from '../main/engine/api.ts';
+import { LIMITS } from '../main/engine/settings.ts';
 
 // The engine's plain-data types the UI shows, re-exported so the renderer imports only this file.
 export type { Backend, EngineInfo, GenerateSettings, PackInfo, ProgressEvent, Stage } from '../main/engine/api.ts';
@@ -16,20 +17,24 @@ export type { Backend, EngineInfo, GenerateSettings, PackInfo, ProgressEvent, St
 /** Client-chosen id of one generation, used to cancel it and to match its progress events. */
 export const jobIdSchema = z.string().regex(/^[\w-]{1,64}$/, 'must be 1–64 letters, digits, "_" or "-"');
 
-export const PROMPT_MAX_CHARS = 2000;
-export const MAX_IMAGES = 16;
+// The engine's own limits (main/engine/settings.ts), so the UI, the transports and the engine agree.
+export { LIMITS };
+export const PROMPT_MAX_CHARS = LIMITS.promptChars;
+export const MAX_IMAGES = LIMITS.n.max;
+const steps = z.int().min(LIMITS.steps.min).max(LIMITS.steps.max);
+const guidance = z.number().min(LIMITS.guidance.min).max(LIMITS.guidance.max);
 
 export const generateSettingsSchema = z
   .strictObject({
-    n: z.int().min(1).max(MAX_IMAGES),
+    n: z.int().min(LIMITS.n.min).max(LIMITS.n.max),
     seed: z.int().min(0).max(0xffffffff),
-    stepsPrior: z.int().min(1).max(1000),
-    stepsDecoder: z.int().min(1).max(1000),
-    stepsSuperRes: z.int().min(1).max(1000),
-    guidancePrior: z.number().min(0).max(100),
-    guidanceDecoder: z.number().min(0).max(100),
+    stepsPrior: steps,
+    stepsDecoder: steps,
+    stepsSuperRes: steps,
+    guidancePrior: guidance,
+    guidanceDecoder: guidance,
     rerank: z.boolean(),
-    previewEvery: z.int().min(0).max(1000),
+    previewEvery: z.int().min(LIMITS.previewEvery.min).max(LIMITS.previewEvery.max),
   })
   .partial();
 

@@ -57,10 +57,14 @@ export function createStudioService({ engine }: StudioServiceOptions): StudioSer
     }
   };
 
+  // Engine errors cross the worker boundary by name (main/engine/errors.ts).
   const engineError = (err: unknown): StudioError => {
     if (err instanceof StudioError) return err;
-    const message = err instanceof Error ? err.message : String(err);
-    return new StudioError('engine', `engine: ${message.split('\n')[0]}`);
+    const message = (err instanceof Error ? err.message : String(err)).split('\n')[0] ?? '';
+    const name = err instanceof Error ? err.name : '';
+    if (name === 'InputError') return new StudioError('invalid_argument', message);
+    if (name === 'AbortError') return new StudioError('cancelled', message);
+    return new StudioError('engine', `engine: ${message}`);
   };
 
   const handlers: Handlers = {

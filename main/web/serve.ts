@@ -7,12 +7,11 @@ import { resolve } from 'node:path';
 import { parseArgs as parseCli } from 'node:util';
 import type { Backend } from '../engine/api.ts';
 import { createWorkerEngine } from '../engine/host.ts';
+import { BACKENDS } from '../engine/settings.ts';
 import { defaultLibraryDir } from '../service/paths.ts';
 import { createStudioService } from '../service/studio.ts';
 import { ensureRendererBuilt } from './renderer-build.ts';
 import { startWebServer, type WebServer } from './server.ts';
-
-const BACKENDS: readonly Backend[] = ['cpu', 'webgpu', 'cuda', 'dml', 'coreml'];
 
 export interface WebModeOptions {
   port: number;
@@ -53,7 +52,7 @@ export function parseWebArgs(argv: string[]): WebModeOptions {
       throw new Error(`--threads: expected a positive integer (got ${values.threads})`);
   }
   const backend = values.backend as Backend | undefined;
-  if (backend !== undefined && !BACKENDS.includes(backend)) {
+  if (backend !== undefined && !(BACKENDS as readonly string[]).includes(backend)) {
     throw new Error(`--backend: expected one of ${BACKENDS.join(', ')} (got ${values.backend})`);
   }
   return {

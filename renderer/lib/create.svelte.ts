@@ -3,7 +3,6 @@
 // the API for this screen.
 
 import {
-  MAX_IMAGES,
   StudioError,
   type EngineInfo,
   type GenerateView,
@@ -65,7 +64,6 @@ export class CreateState {
   /** Wall-clock seconds of the last successful run. */
   seconds = $state<number | null>(null);
 
-  readonly maxImages = MAX_IMAGES;
   canGenerate = $derived(this.info !== null && !this.running && this.prompt.trim().length > 0);
   totalSeconds = $derived(this.result ? Object.values(this.result.timings).reduce((a, b) => a + b, 0) / 1000 : null);
 

@@ -20,6 +20,20 @@ const skip = !existsSync(CHROMIUM)
     ? 'test/fixtures/tiny-pack is missing (made by the Python toolchain)'
     : false;
 
+// What the page-side callbacks touch (this file is type-checked without the DOM library).
+interface PageGlobals {
+  location: { search: string };
+  document: { querySelector(selector: string): { textContent: string | null } | null };
+  MutationObserver: new (callback: () => void) => { observe(node: unknown, options: object): void };
+  seenProgress: string[];
+}
+interface PageImage {
+  decode(): Promise<void>;
+  naturalWidth: number;
+  naturalHeight: number;
+  src: string;
+}
+
 let serverProcess: ChildProcess | undefined;
 let browser: Browser | undefined;
 let libraryDir: string;
@@ -86,7 +100,7 @@ describe('studio E2E (web mode, headless Chromium)', { skip }, () => {
 
     await page.goto(url);
     // The token leaves the address bar once the client has taken it.
-    await page.waitForFunction(() => !window.location.search.includes('token='));
+    await page.waitForFunction(() => !(globalThis as unknown as PageGlobals).location.search.includes('token='));
 
     const status = page.getByRole('status', { name: 'Engine status' });
     await status.getByText('Tiny', { exact: false }).waitFor({ timeout: 120_000 });
@@ -100,11 +114,12 @@ describe('studio E2E (web mode, headless Chromium)', { skip }, () => {
 
     // Record every progress text the page shows while it works.
     await page.evaluate(() => {
+      const page = globalThis as unknown as PageGlobals;
       const seen: string[] = [];
-      (window as unknown as { seenProgress: string[] }).seenProgress = seen;
-      const detail = document.querySelector('[data-testid="progress-detail"]');
+      page.seenProgress = seen;
+      const detail = page.document.querySelector('[data-testid="progress-detail"]');
       if (!detail) throw new Error('no progress detail element');
-      new MutationObserver(() => seen.push(detail.textContent ?? '')).observe(detail, {
+      new page.MutationObserver(() => seen.push(detail.textContent ?? '')).observe(detail, {
         childList: true,
         characterData: true,
         subtree: true,
@@ -122,7 +137,7 @@ describe('studio E2E (web mode, headless Chromium)', { skip }, () => {
 
     const decoded = await images.evaluateAll((nodes) =>
       Promise.all(
-        (nodes as HTMLImageElement[]).map(async (img) => {
+        (nodes as unknown as PageImage[]).map(async (img) => {
           await img.decode();
           return { w: img.naturalWidth, h: img.naturalHeight, src: img.src };
         }),
@@ -138,7 +153,7 @@ describe('studio E2E (web mode, headless Chromium)', { skip }, () => {
     assert.ok(await grid.getByText('seed 1234').isVisible());
     assert.ok(await grid.getByText('seed 1235').isVisible());
 
-    const seen = await page.evaluate(() => (window as unknown as { seenProgress: string[] }).seenProgress);
+    const seen = await page.evaluate(() => (globalThis as unknown as PageGlobals).seenProgress);
     assert.ok(
       seen.some((text) => /step \d+\/\d+ .*ETA/.test(text)),
       `no progress shown: ${JSON.stringify(seen)}`,

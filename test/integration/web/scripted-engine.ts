@@ -22,7 +22,7 @@ export const scriptedInfo: EngineInfo = {
 export function createScriptedEngine(options: { stepDelayMs?: number } = {}): EngineClient & { closed: boolean } {
   const delay = options.stepDelayMs ?? 5;
   const engine = {
-    closed: false,
+    closed: false as boolean,
     async info() {
       return scriptedInfo;
     },

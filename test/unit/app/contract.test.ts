@@ -31,8 +31,8 @@ describe('contract: argument validation', () => {
   });
 
   it('names the field and the value it got', () => {
-    const err = invalid('generate', { jobId: 'j', prompt: 'x', settings: { n: 40 } });
-    assert.match(err.message, /^generate: settings\.n: .*16.*\(got 40\)$/);
+    const err = invalid('generate', { jobId: 'j', prompt: 'x', settings: { n: 400 } });
+    assert.match(err.message, /^generate: settings\.n: .*64.*\(got 400\)$/);
   });
 
   it('reports every bad field on one line', () => {

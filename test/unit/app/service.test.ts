@@ -59,3 +59,26 @@ describe('studio service', () => {
     assert.ok(engine.closed);
   });
 });
+
+describe('studio service: engine error kinds', () => {
+  for (const [name, code] of [
+    ['InputError', 'invalid_argument'],
+    ['AbortError', 'cancelled'],
+    ['PackError', 'engine'],
+  ] as const) {
+    it(`maps ${name} to ${code}`, async () => {
+      const engine = createScriptedEngine();
+      engine.generate = async () => {
+        const err = new Error('settings.stepsDecoder: must be an integer in [2, 1000]');
+        err.name = name;
+        throw err;
+      };
+      const service = createStudioService({ engine });
+      await assert.rejects(
+        service.call('generate', { jobId: 'k', prompt: 'p', settings: {} }),
+        (err: unknown) => err instanceof StudioError && err.code === code,
+      );
+      await service.close();
+    });
+  }
+});
