@@ -116,10 +116,10 @@ export type Manifest = z.infer<typeof ManifestSchema>;
 export type ComponentSpec = z.infer<typeof ComponentSchema>;
 export type ComponentRole = keyof Manifest['components'];
 
-/** One-line description of the first problem zod found: "manifest.json: components.prior.file: Required". */
-export function describeZodError(where: string, error: z.ZodError): string {
+/** The first problem zod found, as "components.prior.file: Invalid input: expected string". */
+export function describeZodError(error: z.ZodError): string {
   const issue = error.issues[0];
-  if (!issue) return `${where}: invalid`;
+  if (!issue) return 'invalid';
   const path = issue.path.length ? issue.path.map(String).join('.') : '(root)';
-  return `${where}: ${path}: ${issue.message}`;
+  return `${path}: ${issue.message}`;
 }

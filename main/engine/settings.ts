@@ -46,12 +46,24 @@ export const PromptSchema = z
   .max(LIMITS.promptChars, `must be at most ${LIMITS.promptChars} characters`)
   .refine((s) => s.trim().length > 0, { message: 'must not be empty' });
 
+export const MAX_IMAGE_BYTES = 64 * 1024 * 1024;
+
 export const GenerateRequestSchema = z
   .object({
-    prompt: PromptSchema,
+    prompt: z.string({ error: 'must be a string' }).max(LIMITS.promptChars, `must be at most ${LIMITS.promptChars} characters`),
     settings: GenerateSettingsSchema.partial().default({}),
+    image: z
+      .instanceof(Uint8Array, { error: 'must be the bytes of a PNG, JPEG or WebP picture' })
+      .refine((b) => b.byteLength > 0 && b.byteLength <= MAX_IMAGE_BYTES, {
+        message: `must be between 1 byte and ${MAX_IMAGE_BYTES / 1024 / 1024} MiB`,
+      })
+      .optional(),
   })
-  .strict();
+  .strict()
+  .superRefine((r, ctx) => {
+    // A variation has no prompt (diffusers uses "" on both guidance branches); text-to-image needs one.
+    if (!r.image && r.prompt.trim().length === 0) ctx.addIssue({ code: 'custom', path: ['prompt'], message: 'must not be empty' });
+  });
 
 export const BackendSchema = z.enum(BACKENDS, { error: `must be one of ${BACKENDS.join(', ')}` });
 
@@ -71,10 +83,13 @@ export function randomSeed(): number {
 export function resolveRequest(
   request: unknown,
   defaults: PackInfo['defaults'],
-): { prompt: string; settings: GenerateSettings } {
+): { prompt: string; settings: GenerateSettings; image?: Uint8Array } {
   const parsed = GenerateRequestSchema.safeParse(request);
   if (!parsed.success) throw new InputError(firstIssue('', parsed.error));
-  return { prompt: parsed.data.prompt, settings: resolveSettings(parsed.data.settings, defaults) };
+  const settings = resolveSettings(parsed.data.settings, defaults);
+  return parsed.data.image
+    ? { prompt: parsed.data.prompt, settings, image: parsed.data.image }
+    : { prompt: parsed.data.prompt, settings };
 }
 
 export function resolveSettings(partial: unknown, defaults: PackInfo['defaults']): GenerateSettings {

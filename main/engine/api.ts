@@ -1,0 +1,101 @@
+// The engine's public surface: the values that cross the worker / utilityProcess boundary.
+// Everything here is plain, structured-clone-able data, so the same messages work over
+// worker_threads, Electron's utilityProcess parentPort and (as JSON, PNG bytes base64) HTTP/WebSocket.
+
+export type Backend = 'cpu' | 'webgpu' | 'cuda' | 'dml' | 'coreml';
+
+export interface GenerateSettings {
+  /** Images to make (each gets its own seed: seed, seed+1, ...). */
+  n: number;
+  /** Base seed (uint32). */
+  seed: number;
+  stepsPrior: number;
+  stepsDecoder: number;
+  stepsSuperRes: number;
+  guidancePrior: number;
+  guidanceDecoder: number;
+  /** Order results by CLIP text–image cosine (DALL·E 1 style reranking). */
+  rerank: boolean;
+  /** Emit a preview of the current x0 estimate every k decoder steps (0 = never). */
+  previewEvery: number;
+}
+
+export interface GenerateRequest {
+  /** The text to draw. Ignored (may be empty) for an image variation. */
+  prompt: string;
+  settings: Partial<GenerateSettings>;
+  /**
+   * Image variation (unCLIP §3): an encoded picture (PNG/JPEG/WebP bytes). Its CLIP image embedding
+   * replaces the prior's output; the text on both guidance branches is "" (diffusers'
+   * UnCLIPImageVariationPipeline). Needs a pack with an image encoder.
+   */
+  image?: Uint8Array;
+}
+
+export type Stage = 'text' | 'prior' | 'decoder' | 'super_res' | 'rerank';
+
+export interface ProgressEvent {
+  stage: Stage;
+  step: number;
+  total: number;
+  elapsedMs: number;
+  etaMs: number;
+  /** PNG of the current x0 estimate (decoder stage only, when asked for). */
+  preview?: Uint8Array;
+}
+
+export interface GeneratedImage {
+  seed: number;
+  png: Uint8Array;
+  width: number;
+  height: number;
+  /** Cosine between the prompt's text embedding and this image's CLIP image embedding (when reranked). */
+  score?: number;
+  /** The CLIP image embedding z_i the decoder was conditioned on. */
+  imageEmbedding: Float32Array;
+}
+
+export interface GenerateResult {
+  prompt: string;
+  settings: GenerateSettings;
+  /** True when the prompt was cut to the tokenizer's 77 tokens. */
+  truncated: boolean;
+  /** The prompt's CLIP text embedding z_t. */
+  textEmbedding: Float32Array;
+  images: GeneratedImage[];
+  timings: Record<string, number>;
+}
+
+export interface PackInfo {
+  dir: string;
+  name: string;
+  title: string;
+  outputSize: number;
+  defaults: Omit<GenerateSettings, 'n' | 'seed' | 'rerank' | 'previewEvery'>;
+  license: string;
+  attribution: string;
+  /** Decoder (base) resolution. */
+  decoderSize?: number;
+  /** CLIP embedding width. */
+  embeddingDim?: number;
+  /** What this pack can do: super-resolution stage, image encoder (reranking and variations). */
+  capabilities?: { superRes: boolean; imageEncoder: boolean };
+}
+
+export interface EngineInfo {
+  pack: PackInfo;
+  /** Backends this platform's onnxruntime offers. */
+  availableBackends: Backend[];
+  /** Which backend actually runs each network (after fallback). */
+  sessionBackends: Record<string, Backend>;
+}
+
+/** What every caller (service layer, CLI, tests) drives; implemented over a worker. */
+export interface EngineClient {
+  info(): Promise<EngineInfo>;
+  generate(
+    request: GenerateRequest,
+    options?: { signal?: AbortSignal; onProgress?: (event: ProgressEvent) => void },
+  ): Promise<GenerateResult>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,81 @@
+// Which onnxruntime execution providers this machine offers, and the session options we use.
+import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { availableParallelism } from 'node:os';
+import { dirname, join } from 'node:path';
+import type { InferenceSession } from 'onnxruntime-node';
+import * as ort from 'onnxruntime-node';
+import type { Backend } from './api.ts';
+
+const require = createRequire(import.meta.url);
+
+/** onnxruntime-node's EP name for each backend. */
+const EP_NAME: Record<Backend, string> = { cpu: 'cpu', webgpu: 'webgpu', cuda: 'cuda', dml: 'dml', coreml: 'coreml' };
+
+/** Shared provider libraries that a "not bundled" EP needs next to the binding (linux/x64 CUDA 12). */
+const PROVIDER_LIB: Partial<Record<Backend, string>> = { cuda: 'libonnxruntime_providers_cuda.so' };
+
+function bindingDir(): string | null {
+  try {
+    const pkg = dirname(require.resolve('onnxruntime-node/package.json'));
+    return join(pkg, 'bin', 'napi-v6', process.platform, process.arch);
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Backends onnxruntime-node was built with on this platform, in order of preference for auto-selection
+ * (CPU last). EPs that are compiled in but need separately installed libraries (CUDA's provider .so,
+ * fetched by onnxruntime-node's install script) count only when those libraries are present.
+ */
+export function availableBackends(): Backend[] {
+  const listed = ort.listSupportedBackends() as { name: string; bundled: boolean }[];
+  const dir = bindingDir();
+  const out: Backend[] = [];
+  for (const { name, bundled } of listed) {
+    const b = (Object.keys(EP_NAME) as Backend[]).find((k) => EP_NAME[k] === name);
+    if (!b) continue;
+    if (!bundled) {
+      const lib = PROVIDER_LIB[b];
+      if (!lib || !dir || !existsSync(join(dir, lib))) continue;
+    }
+    out.push(b);
+  }
+  if (!out.includes('cpu')) out.push('cpu');
+  return out;
+}
+
+/** Physical cores usable by this process: min(physical cores, cgroup/affinity-aware parallelism). */
+export function defaultThreadCount(): number {
+  const logical = availableParallelism();
+  let physical = logical;
+  try {
+    const info = readFileSync('/proc/cpuinfo', 'utf8');
+    const cores = new Set<string>();
+    let phys = '0';
+    for (const line of info.split('\n')) {
+      const [k, v] = line.split(':').map((s) => s.trim());
+      if (k === 'physical id') phys = v ?? '0';
+      else if (k === 'core id') cores.add(`${phys}:${v}`);
+    }
+    if (cores.size > 0) physical = cores.size;
+  } catch {
+    // not Linux: os.availableParallelism() is the best portable figure
+  }
+  return Math.max(1, Math.min(physical, logical));
+}
+
+export function sessionOptions(backend: Backend, threads: number): InferenceSession.SessionOptions {
+  return {
+    executionProviders: backend === 'cpu' ? ['cpu'] : [EP_NAME[backend], 'cpu'],
+    // An explicit count avoids ORT's host-wide default (oversubscription in containers) and affinity errors.
+    intraOpNumThreads: threads,
+    interOpNumThreads: 1,
+    graphOptimizationLevel: 'all',
+    executionMode: 'sequential',
+    enableCpuMemArena: true,
+    enableMemPattern: true,
+    logSeverityLevel: 3,
+  };
+}

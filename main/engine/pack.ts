@@ -1,0 +1,210 @@
+// A model pack on disk → validated manifest, tokenizer and one onnxruntime session per network,
+// created once and reused for every request.
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { readFile, stat } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import * as ort from 'onnxruntime-node';
+import type { Backend, PackInfo } from './api.ts';
+import { availableBackends, defaultThreadCount, sessionOptions } from './backends.ts';
+import { PackError } from './errors.ts';
+import { describeZodError, ManifestSchema, type ComponentRole, type ComponentSpec, type Manifest } from './manifest.ts';
+import { ClipTokenizer } from './tokenizer.ts';
+
+export interface LoadPackOptions {
+  /** Preferred execution provider; networks whose session cannot be created there fall back to CPU. */
+  backend?: Backend;
+  /** intraOpNumThreads (default: physical cores). */
+  threads?: number;
+  /** Check every file's sha256 against the manifest (default true). */
+  verify?: boolean;
+  /** Called with a one-line note when a network falls back to CPU. */
+  warn?: (message: string) => void;
+}
+
+/** One network: its session and where it runs. */
+export interface Net {
+  role: ComponentRole;
+  file: string;
+  spec: ComponentSpec;
+  session: ort.InferenceSession;
+  backend: Backend;
+}
+
+const ROLES: ComponentRole[] = [
+  'text_encoder',
+  'image_encoder',
+  'prior',
+  'text_proj',
+  'decoder',
+  'super_res_first',
+  'super_res_last',
+];
+
+async function sha256(file: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+async function readManifest(dir: string): Promise<Manifest> {
+  const file = join(dir, 'manifest.json');
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new PackError(file, code === 'ENOENT' ? 'not found (is this a model pack folder?)' : `unreadable (${code})`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    throw new PackError(file, `not valid JSON (${(e as Error).message})`);
+  }
+  const parsed = ManifestSchema.safeParse(json);
+  if (!parsed.success) throw new PackError(file, describeZodError(parsed.error));
+  return parsed.data;
+}
+
+export class Pack {
+  readonly dir: string;
+  readonly manifest: Manifest;
+  readonly tokenizer: ClipTokenizer;
+  readonly nets: Partial<Record<ComponentRole, Net>>;
+  readonly threads: number;
+  readonly requestedBackend: Backend;
+
+  private constructor(
+    dir: string,
+    manifest: Manifest,
+    tokenizer: ClipTokenizer,
+    nets: Partial<Record<ComponentRole, Net>>,
+    threads: number,
+    backend: Backend,
+  ) {
+    this.dir = dir;
+    this.manifest = manifest;
+    this.tokenizer = tokenizer;
+    this.nets = nets;
+    this.threads = threads;
+    this.requestedBackend = backend;
+  }
+
+  static async load(dirArg: string, options: LoadPackOptions = {}): Promise<Pack> {
+    const dir = resolve(dirArg);
+    const manifest = await readManifest(dir);
+    const threads = options.threads ?? defaultThreadCount();
+    const backend = options.backend ?? 'cpu';
+    const available = availableBackends();
+    if (!available.includes(backend)) {
+      throw new PackError('backend', `${backend} is not available here (available: ${available.join(', ')})`);
+    }
+    // Every listed file must exist (and match its sha256 when verifying).
+    for (const [name, digest] of Object.entries(manifest.files)) {
+      const file = join(dir, name);
+      const st = await stat(file).catch(() => null);
+      if (!st?.isFile()) throw new PackError(file, 'missing (listed in manifest.json files)');
+      if (options.verify !== false && (await sha256(file)) !== digest) {
+        throw new PackError(file, 'sha256 does not match manifest.json (corrupt or modified file)');
+      }
+    }
+    const tokenizer = await ClipTokenizer.load(join(dir, manifest.tokenizer.file), manifest.tokenizer);
+    const nets: Partial<Record<ComponentRole, Net>> = {};
+    try {
+      for (const role of ROLES) {
+        const spec = manifest.components[role];
+        if (!spec) continue;
+        nets[role] = await createNet(dir, role, spec, backend, threads, options.warn);
+      }
+    } catch (e) {
+      await Promise.all(Object.values(nets).map((n) => n.session.release().catch(() => undefined)));
+      throw e;
+    }
+    return new Pack(dir, manifest, tokenizer, nets, threads, backend);
+  }
+
+  net(role: ComponentRole): Net {
+    const n = this.nets[role];
+    if (!n) throw new PackError(join(this.dir, 'manifest.json'), `components.${role} is missing`);
+    return n;
+  }
+
+  get hasSuperRes(): boolean {
+    return Boolean(this.nets.super_res_first && this.nets.super_res_last);
+  }
+
+  sessionBackends(): Record<string, Backend> {
+    return Object.fromEntries(Object.values(this.nets).map((n) => [n.role, n.backend]));
+  }
+
+  info(): PackInfo {
+    const m = this.manifest;
+    return {
+      dir: this.dir,
+      name: m.name,
+      title: m.title,
+      outputSize: m.resolution.output,
+      defaults: {
+        stepsPrior: m.defaults.prior_steps,
+        stepsDecoder: m.defaults.decoder_steps,
+        stepsSuperRes: m.defaults.super_res_steps,
+        guidancePrior: m.defaults.prior_guidance,
+        guidanceDecoder: m.defaults.decoder_guidance,
+      },
+      license: m.license,
+      attribution: m.attribution,
+      decoderSize: m.resolution.decoder,
+      embeddingDim: m.embedding_dim,
+      capabilities: {
+        superRes: this.hasSuperRes,
+        imageEncoder: Boolean(this.nets.image_encoder),
+      },
+    };
+  }
+
+  async release(): Promise<void> {
+    await Promise.all(Object.values(this.nets).map((n) => n.session.release().catch(() => undefined)));
+  }
+}
+
+async function createNet(
+  dir: string,
+  role: ComponentRole,
+  spec: ComponentSpec,
+  backend: Backend,
+  threads: number,
+  warn?: (message: string) => void,
+): Promise<Net> {
+  const file = join(dir, spec.file);
+  let session: ort.InferenceSession | null = null;
+  let used: Backend = backend;
+  let firstError: unknown = null;
+  for (const b of backend === 'cpu' ? (['cpu'] as Backend[]) : [backend, 'cpu' as Backend]) {
+    try {
+      session = await ort.InferenceSession.create(file, sessionOptions(b, threads));
+      used = b;
+      break;
+    } catch (e) {
+      firstError ??= e;
+      if (b !== 'cpu') warn?.(`${spec.file}: no ${b} session (${String((e as Error).message).split('\n')[0]}); using cpu`);
+    }
+  }
+  if (!session) {
+    const why = String((firstError as Error)?.message ?? firstError).split('\n')[0];
+    throw new PackError(file, `onnxruntime cannot load this graph (${why})`);
+  }
+  for (const input of spec.inputs) {
+    if (!session.inputNames.includes(input.name)) {
+      await session.release();
+      throw new PackError(file, `graph has no input "${input.name}" (manifest components.${role})`);
+    }
+  }
+  for (const output of spec.outputs) {
+    if (!session.outputNames.includes(output.name)) {
+      await session.release();
+      throw new PackError(file, `graph has no output "${output.name}" (manifest components.${role})`);
+    }
+  }
+  return { role, file, spec, session, backend: used };
+}
