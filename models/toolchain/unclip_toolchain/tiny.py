@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import os
 import shutil
@@ -70,6 +71,7 @@ def injected(noise: list, capture: dict):
             return getattr(F, name)
 
         @staticmethod
+        @functools.wraps(F.interpolate)  # keeps the signature: the pipeline inspects it for `antialias`
         def interpolate(x, *a, **k):
             y = F.interpolate(x, *a, **k)
             capture["decoder_image"] = x.detach().clone()
@@ -357,7 +359,8 @@ def _validate(a) -> None:
         raise PackError("arguments", "n, layers, prior-layers must be >= 1 and width a multiple of 4")
 
 
-def build(a, log=print) -> dict:
+def build(a, log=print, keep_pipelines: Path | None = None) -> dict:
+    """Build pack + fixture for the arguments `a`; `keep_pipelines` copies the diffusers folders there (tests)."""
     import numpy as np
     import torch
     from safetensors.torch import save_file
@@ -438,6 +441,8 @@ def build(a, log=print) -> dict:
         report["image_range"] = [float(np.min(t1["image"].numpy())), float(np.max(t1["image"].numpy()))]
         return report
     finally:
+        if keep_pipelines is not None and work.exists():
+            shutil.copytree(work, keep_pipelines, dirs_exist_ok=True)
         shutil.rmtree(work, ignore_errors=True)
         if fix_tmp is not None:
             shutil.rmtree(fix_tmp, ignore_errors=True)

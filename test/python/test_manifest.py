@@ -1,0 +1,113 @@
+"""Pack manifest v1: schema validation (good and broken manifests) and pack verification (files, sha256)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+from conftest import ROOT, TINY_PACK
+
+from unclip_toolchain.errors import PackError
+from unclip_toolchain.manifest import load_schema, validate_manifest, verify_pack
+
+
+def good() -> dict:
+    return json.loads((TINY_PACK / "manifest.json").read_text(encoding="utf-8"))
+
+
+def test_schema_is_versioned_draft_2020_12():
+    schema = load_schema()
+    assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    assert schema["$id"].endswith("/pack/v1")
+    assert schema["properties"]["schema_version"] == {"const": 1}
+
+
+def test_committed_tiny_pack_verifies():
+    m = verify_pack(TINY_PACK)
+    assert m["name"] == "tiny-reference"
+    assert set(m["components"]) == {"text_encoder", "image_encoder", "prior", "text_proj", "decoder",
+                                    "super_res_first", "super_res_last"}
+    assert m["embedding_dim"] == 32 and m["resolution"] == {"decoder": 32, "output": 64}
+    assert all(c["flops"] > 0 for c in m["components"].values())
+    assert m["prior_stats"]["clip_std"] != [0.0] * 32  # tiny prior must matter
+
+
+def _set(path, value):
+    def mutate(m):
+        *head, last = path
+        for k in head:
+            m = m[k]
+        m[last] = value
+    return mutate
+
+
+def _delete(path):
+    def mutate(m):
+        *head, last = path
+        for k in head:
+            m = m[k]
+        del m[last]
+    return mutate
+
+
+BROKEN = [
+    ("wrong schema_version", _set(["schema_version"], 2), "schema_version is 2"),
+    ("schema_version missing", _delete(["schema_version"]), "schema_version is None"),
+    ("missing component", _delete(["components", "decoder"]), "'decoder' is a required property"),
+    ("bad dtype", _set(["components", "prior", "inputs", 0, "dtype"], "float64"), "float64"),
+    ("fixed batch", _set(["components", "prior", "inputs", 0, "shape"], [1, 32]), 'first axis must be "batch"'),
+    ("renamed input", _set(["components", "decoder", "inputs", 0, "name"], "x"), "the contract says"),
+    ("wrong width", _set(["components", "prior", "inputs", 0, "shape"], ["batch", 31]), "expected ['batch', 32]"),
+    ("short clip_std", lambda m: m["prior_stats"]["clip_std"].pop(), "clip_std has 31 entries"),
+    ("bad name", _set(["name"], "Tiny Pack"), "does not match"),
+    ("bad sha", _set(["files", "prior.onnx"], "xyz"), "does not match"),
+    ("half super-res", _delete(["components", "super_res_last"]), "super_res_last"),
+    ("unknown key", _set(["extra"], 1), "Additional properties"),
+    ("scheduler", _set(["schedulers", "decoder", "beta_schedule"], "linear"), "squaredcos_cap_v2"),
+    ("unlisted component file", _set(["components", "prior", "file"], "other.onnx"), "not listed in files"),
+]
+
+
+@pytest.mark.parametrize("label,mutate,message", BROKEN, ids=[b[0] for b in BROKEN])
+def test_broken_manifest_is_rejected_with_one_line(label, mutate, message):
+    m = good()
+    mutate(m)
+    with pytest.raises(PackError) as err:
+        validate_manifest(m)
+    text = str(err.value)
+    assert message in text, text
+    assert text.startswith("manifest.json: ") and "\n" not in text
+
+
+def test_verify_pack_catches_tampering_missing_and_unlisted_files(tmp_path):
+    pack = tmp_path / "pack"
+    shutil.copytree(TINY_PACK, pack)
+    verify_pack(pack)
+    (pack / "stray.bin").write_bytes(b"x")
+    with pytest.raises(PackError, match="not listed in manifest.json files"):
+        verify_pack(pack)
+    (pack / "stray.bin").unlink()
+    data = bytearray((pack / "text_proj.onnx").read_bytes())
+    data[-1] ^= 1
+    (pack / "text_proj.onnx").write_bytes(bytes(data))
+    with pytest.raises(PackError, match=r"text_proj.onnx: sha256 is [0-9a-f]{64}, manifest.json says"):
+        verify_pack(pack)
+    (pack / "text_proj.onnx").unlink()
+    with pytest.raises(PackError, match="listed in manifest.json files but missing"):
+        verify_pack(pack)
+
+
+def test_verify_pack_rejects_other_schema_version(tmp_path):
+    pack = tmp_path / "pack"
+    shutil.copytree(TINY_PACK, pack)
+    m = good()
+    m["schema_version"] = 7
+    (pack / "manifest.json").write_text(json.dumps(m), encoding="utf-8")
+    with pytest.raises(PackError, match="schema_version is 7, this toolchain reads version 1"):
+        verify_pack(pack)
+
+
+def test_schema_file_is_what_the_readme_documents():
+    readme = (ROOT / "models" / "README.md").read_text(encoding="utf-8")
+    assert "pack.schema.json" in readme and "schema_version" in readme
