@@ -1,15 +1,15 @@
 // The desktop app's EngineClient: the engine runs in a utilityProcess (engine-process.ts) and
 // main talks to it with the engine's port client. If that process dies, calls in flight fail
-// with a clear error and the next call starts a fresh process (crash loops are cut off).
+// with a clear error and the next call starts a fresh process (a crash loop is cut off).
 
 import { utilityProcess, type UtilityProcess } from 'electron';
 import type { EngineClient } from '../engine/api.ts';
-import { createPortEngineClient } from '../engine/client.ts';
+import { createPortEngineClient, type PortEngineClient } from '../engine/client.ts';
 
 export interface UtilityEngineOptions {
   /** Built engine-process.js. */
   modulePath: string;
-  /** Extra argv for the engine process (pack dir, backend, threads). */
+  /** argv for the engine process: --pack DIR --backend NAME --threads N. */
   args?: string[];
 }
 
@@ -18,14 +18,12 @@ const CRASH_WINDOW_MS = 60_000;
 
 interface Running {
   child: UtilityProcess;
-  client: EngineClient;
-  /** Rejects when the process exits. */
-  died: Promise<never>;
+  client: PortEngineClient;
 }
 
 export function createUtilityEngine({ modulePath, args = [] }: UtilityEngineOptions): EngineClient {
   let running: Running | null = null;
-  let closing = false;
+  let closed = false;
   const crashes: number[] = [];
 
   function start(): Running {
@@ -35,39 +33,32 @@ export function createUtilityEngine({ modulePath, args = [] }: UtilityEngineOpti
     }
     const child = utilityProcess.fork(modulePath, args, { serviceName: 'unCLIP engine', stdio: 'inherit' });
     const client = createPortEngineClient({
-      post: (msg: unknown) => child.postMessage(msg),
-      onMessage: (cb: (msg: unknown) => void) => child.on('message', cb),
+      post: (msg) => child.postMessage(msg),
+      onMessage: (cb) => child.on('message', cb),
     });
-    const died = new Promise<never>((_, reject) => {
-      child.once('exit', (code) => {
-        if (running?.child === child) running = null;
-        if (!closing) crashes.push(Date.now());
-        reject(new Error(`the engine process exited (code ${code})`));
-      });
+    const r: Running = { child, client };
+    child.once('exit', (code) => {
+      client.dispose(new Error(`the engine process exited (code ${code})`));
+      if (running === r) running = null;
+      if (!closed) crashes.push(Date.now());
     });
-    died.catch(() => undefined);
-    return { child, client, died };
+    return r;
   }
 
-  const current = (): Running => (running ??= start());
+  const current = (): Running => {
+    if (closed) throw new Error('engine closed');
+    return (running ??= start());
+  };
 
   return {
-    async info() {
-      const r = current();
-      return Promise.race([r.client.info(), r.died]);
-    },
-    async generate(request, options) {
-      const r = current();
-      return Promise.race([r.client.generate(request, options), r.died]);
-    },
+    info: async () => current().client.info(),
+    generate: async (request, options) => current().client.generate(request, options),
     async close() {
-      closing = true;
+      closed = true;
       const r = running;
       running = null;
       if (!r) return;
-      await Promise.race([r.client.close(), r.died, new Promise((resolve) => setTimeout(resolve, 2000))]).catch(
-        () => undefined,
-      );
+      await Promise.race([r.client.close().catch(() => undefined), new Promise((done) => setTimeout(done, 5000))]);
       r.child.kill();
     },
   };

@@ -10,6 +10,7 @@ import { createStudioService, type StudioService } from '../service/studio.ts';
 import { createUtilityEngine } from './engine-host.ts';
 import { forwardEvents, registerIpc } from './ipc.ts';
 import { devOrigin } from './origins.ts';
+import { resolvePackDir } from './packs.ts';
 import { registerAppScheme, serveRenderer } from './protocol.ts';
 import { hardenSessions } from './security.ts';
 import { createStudioWindow, preloadPathFrom } from './window.ts';
@@ -40,14 +41,20 @@ const flag = (name: string): string | undefined => {
 };
 
 const libraryDir = resolve(flag('library') ?? join(app.getPath('userData'), 'library'));
-const engineArgs = ['pack', 'backend', 'threads'].flatMap((name) => {
-  const value = flag(name);
-  return value === undefined ? [] : [`--${name}`, name === 'pack' ? resolve(value) : value];
+// The default pack ships as extraResources beside app.asar (electron-builder.yml).
+const packDir = resolvePackDir({
+  flag: flag('pack'),
+  env: process.env.UNCLIP_PACK,
+  modelsDir: app.isPackaged ? join(process.resourcesPath, 'models') : join(app.getAppPath(), 'models'),
+  devFallback: app.isPackaged ? null : join(app.getAppPath(), 'test', 'fixtures', 'tiny-pack'),
 });
-if (app.isPackaged && flag('pack') === undefined) {
-  // The default pack ships as extraResources next to app.asar (electron-builder.yml).
-  engineArgs.push('--models-dir', join(process.resourcesPath, 'models'));
-}
+const engineArgs = [
+  ...(packDir !== undefined ? ['--pack', packDir] : []),
+  ...['backend', 'threads'].flatMap((name) => {
+    const value = flag(name);
+    return value === undefined ? [] : [`--${name}`, value];
+  }),
+];
 
 let service: StudioService | null = null;
 
