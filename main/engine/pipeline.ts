@@ -118,21 +118,49 @@ function guide(u: Float32Array, c: Float32Array, g: number, out: Float32Array, n
   }
 }
 
-/** Progress with an ETA from the networks' FLOP counts (work done so far vs. work left). */
+/**
+ * Progress with an ETA: remaining calls × measured time per call for stages already seen; stages not yet
+ * run are estimated from their FLOP counts at the throughput measured so far.
+ */
 class ProgressMeter {
-  private done = 0;
   private readonly t0 = now();
+  private last = now();
+  private readonly seen = new Map<Stage, { calls: number; ms: number; flops: number }>();
   constructor(
-    private readonly total: number,
+    /** Calls and FLOPs per call of each diffusion stage in this job. */
+    private readonly plan: { stage: Stage; calls: number; flops: number }[],
     private readonly onProgress?: (event: ProgressEvent) => void,
   ) {}
-  tick(stage: Stage, step: number, total: number, work: number, preview?: Uint8Array): void {
-    this.done += work;
+  tick(stage: Stage, step: number, total: number, preview?: Uint8Array): void {
+    const t = now();
+    const s = this.seen.get(stage) ?? { calls: 0, ms: 0, flops: 0 };
+    s.calls++;
+    s.ms += t - this.last;
+    this.last = t;
+    this.seen.set(stage, s);
     if (!this.onProgress) return;
-    const elapsedMs = now() - this.t0;
-    const left = Math.max(this.total - this.done, 0);
-    const etaMs = this.done > 0 ? (elapsedMs * left) / this.done : 0;
-    const event: ProgressEvent = { stage, step, total, elapsedMs: Math.round(elapsedMs), etaMs: Math.round(etaMs) };
+    let msSeen = 0;
+    let flopsSeen = 0;
+    for (const [st, v] of this.seen) {
+      const p = this.plan.find((x) => x.stage === st);
+      msSeen += v.ms;
+      flopsSeen += v.calls * (p?.flops ?? 0);
+    }
+    const msPerFlop = flopsSeen > 0 ? msSeen / flopsSeen : 0;
+    let etaMs = 0;
+    for (const p of this.plan) {
+      const v = this.seen.get(p.stage);
+      const left = p.calls - (v?.calls ?? 0);
+      if (left <= 0) continue;
+      etaMs += left * (v ? v.ms / v.calls : p.flops * msPerFlop);
+    }
+    const event: ProgressEvent = {
+      stage,
+      step,
+      total,
+      elapsedMs: Math.round(t - this.t0),
+      etaMs: Math.round(etaMs),
+    };
     if (preview) event.preview = preview;
     this.onProgress(event);
   }
@@ -197,10 +225,13 @@ export async function runUnclip(pack: Pack, job: UnclipJob, opts: RunOptions = {
   const k = cfg ? 2 : 1;
 
   const variation = job.imageEmbeddings !== undefined;
+  const calls = parts.length;
   const progress = new ProgressMeter(
-    (variation ? 0 : job.steps.prior * costOf(pack.nets.prior, k * B)) +
-      job.steps.decoder * costOf(pack.nets.decoder, k * B) +
-      (withSR ? job.steps.superRes * costOf(pack.nets.super_res_first, B) : 0),
+    [
+      ...(variation ? [] : [{ stage: 'prior' as Stage, calls: job.steps.prior * calls, flops: costOf(pack.nets.prior, k * maxBatch) }]),
+      { stage: 'decoder', calls: job.steps.decoder * calls, flops: costOf(pack.nets.decoder, k * maxBatch) },
+      ...(withSR ? [{ stage: 'super_res' as Stage, calls: job.steps.superRes * calls, flops: costOf(pack.nets.super_res_first, maxBatch) }] : []),
+    ],
     opts.onProgress,
   );
 
@@ -264,7 +295,7 @@ export async function runUnclip(pack: Pack, job: UnclipJob, opts: RunOptions = {
         if (t > 0) for (let j = 0; j < c.b; j++) job.noise.fill('prior', i, s + j, noise.subarray(j * E, (j + 1) * E));
         sched.step({ modelOutput: guided, timestep: t, sample: lat, prevTimestep: sched.prevTimestep(i), noise, out: lat });
         capture?.(`prior_trajectory/${i}`, rowsOf(s, e), lat);
-        progress.tick('prior', ++stepCount, ts.length * parts.length, costOf(net, c.rows));
+        progress.tick('prior', ++stepCount, ts.length * parts.length);
       }
       for (let j = 0; j < c.b * E; j++) {
         const d = j % E;
@@ -363,7 +394,7 @@ export async function runUnclip(pack: Pack, job: UnclipJob, opts: RunOptions = {
           const tiles = Array.from({ length: c.b }, (_, j) => toRgb8(x0, j, D));
           preview = await encodePng(hstack(tiles, D), D * c.b, D);
         }
-        progress.tick('decoder', stepCount, ts.length * parts.length, costOf(net, c.rows), preview);
+        progress.tick('decoder', stepCount, ts.length * parts.length, preview);
       }
       for (let j = 0; j < x.length; j++) decoded[s * px + j] = Math.min(Math.max(x[j]!, -1), 1);
     }
@@ -405,7 +436,7 @@ export async function runUnclip(pack: Pack, job: UnclipJob, opts: RunOptions = {
         if (t > 0) for (let j = 0; j < b; j++) job.noise.fill('super_res', i, s + j, noise.subarray(j * px, (j + 1) * px));
         sched.step({ modelOutput: eps, timestep: t, sample: y, prevTimestep: sched.prevTimestep(i), noise, out: y });
         capture?.(`super_res_trajectory/${i}`, rowsOf(s, e), y);
-        progress.tick('super_res', ++stepCount, ts.length * parts.length, costOf(net, b));
+        progress.tick('super_res', ++stepCount, ts.length * parts.length);
       }
       images.set(y, s * px);
     }

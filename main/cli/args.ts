@@ -1,0 +1,55 @@
+// Shared CLI plumbing: usage errors (exit 2, one line), strict number flags, output helpers.
+import { BackendSchema } from '../engine/settings.ts';
+import type { Backend } from '../engine/api.ts';
+
+/** Bad command-line input: printed as one line, exit code 2. */
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+const NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i;
+
+/** Parses a numeric flag strictly ("12", "7.5", "1e3"); anything else names the flag. */
+export function num(flag: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  if (!NUMBER.test(value.trim())) throw new UsageError(`--${flag}: must be a number (got "${value}")`);
+  return Number(value);
+}
+
+export function backend(value: string | undefined): Backend | undefined {
+  if (value === undefined) return undefined;
+  const parsed = BackendSchema.safeParse(value);
+  if (!parsed.success) throw new UsageError(`--backend: must be one of cpu, webgpu, cuda, dml, coreml (got "${value}")`);
+  return parsed.data;
+}
+
+export function threads(value: string | undefined): number | undefined {
+  const n = num('threads', value);
+  if (n !== undefined && (!Number.isInteger(n) || n < 1 || n > 256)) throw new UsageError('--threads: must be an integer in [1, 256]');
+  return n;
+}
+
+/** Engine setting names → the flags that set them, so range errors name what the user typed. */
+export const FLAG_OF: Record<string, string> = {
+  n: '--n',
+  seed: '--seed',
+  stepsPrior: '--steps-prior',
+  stepsDecoder: '--steps-decoder',
+  stepsSuperRes: '--steps-sr',
+  guidancePrior: '--guidance-prior',
+  guidanceDecoder: '--guidance-decoder',
+  rerank: '--rerank',
+  prompt: 'prompt',
+  image: '--image',
+};
+
+/** "settings.stepsDecoder: must be …" → "--steps-decoder: must be …". */
+export function flagMessage(message: string): string {
+  const m = /^(?:settings\.)?([A-Za-z]+): (.*)$/.exec(message);
+  if (m && FLAG_OF[m[1]!]) return `${FLAG_OF[m[1]!]}: ${m[2]}`;
+  return message;
+}
+
+export function fmtMs(ms: number): string {
+  return ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${ms.toFixed(1)} ms`;
+}

@@ -1,0 +1,143 @@
+// `unclip generate "<prompt>"`: one request through the worker engine, PNGs written with their seeds.
+import { createHash } from 'node:crypto';
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import type { GenerateSettings, ProgressEvent } from '../engine/api.ts';
+import { createWorkerEngine } from '../engine/host.ts';
+import { backend, fmtMs, num, threads, UsageError } from './args.ts';
+
+/** File-name stem from the prompt: lower-case ASCII words joined by "-", at most 48 characters. */
+export function slug(prompt: string): string {
+  const s = prompt
+    .normalize('NFKD')
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '-')
+    .replace(/^-+|-+$/g, '')
+    .slice(0, 48)
+    .replace(/-+$/, '');
+  return s || 'image';
+}
+
+async function checkLibrary(dir: string): Promise<string> {
+  const abs = resolve(dir);
+  const st = await stat(abs).catch(() => null);
+  if (st && !st.isDirectory()) throw new UsageError(`--library: ${abs} is not a folder`);
+  return abs;
+}
+
+export async function generateCommand(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      n: { type: 'string' },
+      seed: { type: 'string' },
+      'steps-prior': { type: 'string' },
+      'steps-decoder': { type: 'string' },
+      'steps-sr': { type: 'string' },
+      'guidance-prior': { type: 'string' },
+      'guidance-decoder': { type: 'string' },
+      rerank: { type: 'boolean' },
+      image: { type: 'string' },
+      pack: { type: 'string' },
+      backend: { type: 'string' },
+      threads: { type: 'string' },
+      out: { type: 'string' },
+      'no-save': { type: 'boolean' },
+      library: { type: 'string' },
+      json: { type: 'boolean' },
+    },
+  });
+  if (positionals.length > 1) throw new UsageError(`generate takes one prompt (quote it); got ${positionals.length} words`);
+  const prompt = positionals[0] ?? '';
+  if (!values.image && prompt.trim() === '') throw new UsageError('prompt: must not be empty (unclip generate "a red rocket")');
+
+  const settings: Partial<GenerateSettings> = {};
+  const set = <K extends keyof GenerateSettings>(key: K, v: GenerateSettings[K] | undefined): void => {
+    if (v !== undefined) settings[key] = v;
+  };
+  set('n', num('n', values.n));
+  set('seed', num('seed', values.seed));
+  set('stepsPrior', num('steps-prior', values['steps-prior']));
+  set('stepsDecoder', num('steps-decoder', values['steps-decoder']));
+  set('stepsSuperRes', num('steps-sr', values['steps-sr']));
+  set('guidancePrior', num('guidance-prior', values['guidance-prior']));
+  set('guidanceDecoder', num('guidance-decoder', values['guidance-decoder']));
+  if (values.rerank) settings.rerank = true;
+  const be = backend(values.backend);
+  const th = threads(values.threads);
+  const library = values.library !== undefined ? await checkLibrary(values.library) : undefined;
+  const save = !values['no-save'];
+  const outDir = resolve(values.out ?? '.');
+  let image: Uint8Array | undefined;
+  if (values.image !== undefined) {
+    image = await readFile(values.image).catch((e: NodeJS.ErrnoException) => {
+      throw new UsageError(`--image: cannot read ${values.image} (${e.code ?? e.message})`);
+    });
+  }
+
+  const engine = createWorkerEngine({
+    ...(values.pack !== undefined ? { packDir: values.pack } : {}),
+    ...(be ? { backend: be } : {}),
+    ...(th ? { threads: th } : {}),
+  });
+  const controller = new AbortController();
+  const onSigint = (): void => controller.abort();
+  process.once('SIGINT', onSigint);
+  const tty = process.stderr.isTTY;
+  const onProgress = (e: ProgressEvent): void => {
+    if (!tty) return;
+    process.stderr.write(`\r\x1b[K${e.stage} ${e.step}/${e.total}  ${fmtMs(e.elapsedMs)} elapsed, ~${fmtMs(e.etaMs)} left`);
+  };
+  try {
+    const info = await engine.info();
+    const result = await engine.generate(
+      image ? { prompt, settings, image } : { prompt, settings },
+      { signal: controller.signal, onProgress },
+    );
+    if (tty) process.stderr.write('\r\x1b[K');
+    if (result.truncated) {
+      process.stderr.write(`note: the prompt is longer than CLIP's 77 tokens; only the first 75 were used\n`);
+    }
+    if (save) await mkdir(outDir, { recursive: true });
+    const stem = image ? `variation-${slug(values.image!.replace(/^.*[\\/]/, '').replace(/\.[^.]*$/, ''))}` : slug(prompt);
+    const images = [];
+    for (const img of result.images) {
+      const file = save ? join(outDir, `${stem}-${img.seed}.png`) : null;
+      if (file) await writeFile(file, img.png);
+      images.push({
+        seed: img.seed,
+        file,
+        width: img.width,
+        height: img.height,
+        sha256: createHash('sha256').update(img.png).digest('hex'),
+        ...(img.score !== undefined ? { score: img.score } : {}),
+      });
+    }
+    if (values.json) {
+      const out = {
+        prompt: result.prompt,
+        truncated: result.truncated,
+        settings: result.settings,
+        pack: { name: info.pack.name, dir: info.pack.dir },
+        backends: info.sessionBackends,
+        images,
+        timings: result.timings,
+        ...(library ? { library: { dir: library, saved: false } } : {}),
+      };
+      process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
+    } else {
+      for (const img of images) {
+        const score = img.score !== undefined ? `  clip score ${img.score.toFixed(4)}` : '';
+        console.log(`${img.file ?? `(not saved) seed ${img.seed}`}  ${img.width}×${img.height}${score}`);
+      }
+      console.log(`${result.images.length} image(s) in ${fmtMs(result.timings.total ?? 0)} (seed ${result.settings.seed}, pack ${info.pack.name})`);
+    }
+    if (library) process.stderr.write(`note: the gallery is not built yet; nothing was added to ${library}\n`);
+    return 0;
+  } finally {
+    process.off('SIGINT', onSigint);
+    await engine.close();
+  }
+}

@@ -1,0 +1,49 @@
+// `unclip` — command line for the engine: generate, info, parity, bench.
+// Exit codes: 0 ok, 1 failure (parity over tolerance, engine error), 2 bad input (flags, settings, pack).
+import { oneLine } from '../engine/errors.ts';
+import { flagMessage, UsageError } from './args.ts';
+
+export const USAGE = `usage: unclip <command> [options]
+
+  generate "<prompt>" [--n N] [--seed S] [--steps-prior N] [--steps-decoder N] [--steps-sr N]
+           [--guidance-prior G] [--guidance-decoder G] [--rerank] [--image FILE]
+           [--pack DIR] [--backend cpu|webgpu|cuda|dml|coreml] [--threads N]
+           [--out DIR] [--no-save] [--library DIR] [--json]
+      writes one PNG per image (<prompt>-<seed>.png) into --out (default: current folder);
+      --image FILE makes variations of a picture instead (the prompt may then be "")
+  info     [--pack DIR] [--backend NAME] [--json]           the pack, its networks and the backends here
+  parity   [--pack DIR] [--fixture FILE] [--tolerance T] [--json]
+      runs the pipeline with the fixture's injected noise; prints each stage's max abs error vs diffusers
+  bench    [--pack DIR] [--backend NAME] [--threads N] [--runs R] [--n N] [--steps-* N] [--vs-diffusers] [--json]
+      per-stage time, ms per step, images/s, GFLOP/s, peak RSS; --vs-diffusers also times diffusers' UnCLIPPipeline`;
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case 'generate':
+        return await (await import('./generate.ts')).generateCommand(rest);
+      case 'info':
+        return await (await import('./info.ts')).infoCommand(rest);
+      case 'parity':
+        return await (await import('./parity.ts')).parityCommand(rest);
+      case 'bench':
+        return await (await import('./bench.ts')).benchCommand(rest);
+      case undefined:
+      case 'help':
+      case '--help':
+      case '-h':
+        console.log(USAGE);
+        return command === undefined ? 2 : 0;
+      default:
+        throw new UsageError(`unknown command "${command}" (generate, info, parity, bench)`);
+    }
+  } catch (err) {
+    const name = err instanceof Error ? err.name : '';
+    // parseArgs errors (unknown/invalid flags) carry codes ERR_PARSE_ARGS_*
+    const code = (err as { code?: string }).code ?? '';
+    const input = ['UsageError', 'InputError', 'PackError'].includes(name) || code.startsWith('ERR_PARSE_ARGS');
+    console.error(`unclip: ${flagMessage(oneLine(err))}`);
+    return input ? 2 : 1;
+  }
+}

@@ -1,0 +1,51 @@
+// `unclip parity`: our pipeline vs diffusers on a fixture's injected noise; exit 1 over tolerance.
+import { parseArgs } from 'node:util';
+import { join } from 'node:path';
+import { Pack } from '../engine/pack.ts';
+import { REPO_ROOT } from '../engine/packs.ts';
+import { loadFixture, PARITY_TOLERANCE, runParity } from '../engine/parity.ts';
+import { backend, num, threads, UsageError } from './args.ts';
+
+export async function parityCommand(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      pack: { type: 'string' },
+      fixture: { type: 'string' },
+      tolerance: { type: 'string' },
+      backend: { type: 'string' },
+      threads: { type: 'string' },
+      json: { type: 'boolean' },
+    },
+  });
+  const tol = num('tolerance', values.tolerance) ?? PARITY_TOLERANCE;
+  if (!(tol > 0)) throw new UsageError('--tolerance: must be > 0');
+  const be = backend(values.backend);
+  const th = threads(values.threads);
+  const fixture = await loadFixture(values.fixture ?? join(REPO_ROOT, 'test', 'fixtures', 'tiny-fixture', 'fixture.json'));
+  const pack = await Pack.load(values.pack ?? fixture.packDir, { ...(be ? { backend: be } : {}), ...(th ? { threads: th } : {}) });
+  try {
+    const reports = await runParity(pack, fixture);
+    const ok = reports.every((r) => r.tokensMatch && r.maxAbsError <= tol);
+    if (values.json) {
+      console.log(JSON.stringify({ tolerance: tol, ok, cases: reports }, null, 2));
+    } else {
+      console.log(`parity: ${fixture.file}\n  pack ${pack.dir}, tolerance ${tol} (max abs error)`);
+      for (const r of reports) {
+        console.log(`  ${r.name} (${r.kind})  tokens ${r.tokensMatch ? 'identical' : 'DIFFER'}`);
+        for (const s of r.stages) {
+          const flag = s.maxAbsError <= tol ? 'ok  ' : 'FAIL';
+          const extra =
+            s.excluded !== undefined
+              ? `   (all elements: ${s.rawMaxAbsError!.toExponential(2)}; ${s.excluded} ill-conditioned t=999 element(s) left out)`
+              : '';
+          console.log(`    ${flag} ${s.stage.padEnd(34)} ${s.maxAbsError.toExponential(2)}${extra}`);
+        }
+      }
+      console.log(ok ? 'parity: ok' : 'parity: FAILED');
+    }
+    return ok ? 0 : 1;
+  } finally {
+    await pack.release();
+  }
+}

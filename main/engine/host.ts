@@ -1,0 +1,65 @@
+// Runs the engine in a worker_thread so the caller's event loop never blocks on inference
+// (onnxruntime-node's run() is synchronous native work, perf-anchors §5.1). Used by web mode and the CLI;
+// the desktop app runs the same loop (serve.ts) in a utilityProcess instead.
+import { Worker } from 'node:worker_threads';
+import type { Backend, EngineClient } from './api.ts';
+import { createPortEngineClient, type PortEngineClient } from './client.ts';
+import type { EngineOptions } from './engine.ts';
+
+export interface WorkerEngineOptions {
+  packDir?: string;
+  backend?: Backend;
+  threads?: number;
+  /** Images per network call (see EngineOptions.maxBatch). */
+  maxBatch?: number;
+  /** sha256-check the pack at load (default true). */
+  verify?: boolean;
+  /** The worker script, for bundlers that emit it elsewhere (default: ./worker.mjs next to this file). */
+  workerUrl?: URL;
+}
+
+interface Running {
+  worker: Worker;
+  client: PortEngineClient;
+}
+
+export function createWorkerEngine(options: WorkerEngineOptions = {}): EngineClient {
+  const { workerUrl, ...rest } = options;
+  const engineOptions: EngineOptions = Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined));
+  let running: Running | null = null;
+  let closed = false;
+
+  function start(): Running {
+    const worker = new Worker(workerUrl ?? new URL('./worker.mjs', import.meta.url), { workerData: engineOptions });
+    const client = createPortEngineClient({
+      post: (msg, transfer) => worker.postMessage(msg, transfer ?? []),
+      onMessage: (cb) => worker.on('message', cb),
+    });
+    const r: Running = { worker, client };
+    const died = (why: string): void => {
+      client.dispose(new Error(`engine worker ${why}`));
+      if (running === r) running = null; // the next call starts a fresh worker
+    };
+    worker.on('error', (err) => died(`failed: ${String(err?.message ?? err).split('\n')[0]}`));
+    worker.on('exit', (code) => died(`exited (code ${code})`));
+    return r;
+  }
+
+  const current = (): Running => {
+    if (closed) throw new Error('engine closed');
+    return (running ??= start());
+  };
+
+  return {
+    info: async () => current().client.info(),
+    generate: async (request, opts) => current().client.generate(request, opts),
+    async close() {
+      closed = true;
+      const r = running;
+      running = null;
+      if (!r) return;
+      await Promise.race([r.client.close().catch(() => undefined), new Promise((res) => setTimeout(res, 5000))]);
+      await r.worker.terminate();
+    },
+  };
+}
