@@ -5,12 +5,14 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { GenerateSettings, ProgressEvent } from '../engine/api.ts';
 import { createWorkerEngine } from '../engine/host.ts';
+import { checkPartialSettings } from '../engine/settings.ts';
 import { backend, fmtMs, num, threads, UsageError } from './args.ts';
 
 /** File-name stem from the prompt: lower-case ASCII words joined by "-", at most 48 characters. */
 export function slug(prompt: string): string {
   const s = prompt
     .normalize('NFKD')
+    .replace(/\p{M}/gu, '')
     .toLowerCase()
     .replace(/[^a-z0-9]+/g, '-')
     .replace(/^-+|-+$/g, '')
@@ -65,6 +67,7 @@ export async function generateCommand(argv: string[]): Promise<number> {
   set('guidancePrior', num('guidance-prior', values['guidance-prior']));
   set('guidanceDecoder', num('guidance-decoder', values['guidance-decoder']));
   if (values.rerank) settings.rerank = true;
+  checkPartialSettings(settings); // range errors before any pack is loaded
   const be = backend(values.backend);
   const th = threads(values.threads);
   const library = values.library !== undefined ? await checkLibrary(values.library) : undefined;

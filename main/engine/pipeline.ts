@@ -74,6 +74,8 @@ export interface RunOptions {
   previewEvery?: number;
   /** Images per network call (×2 with guidance). */
   maxBatch?: number;
+  /** performance.now() when the job started (progress elapsedMs counts from there). */
+  startedAt?: number;
   /** Receives intermediate tensors (parity): role, the global row index of each row, the rows' data. */
   capture?: (role: string, rows: number[], data: Float32Array) => void;
 }
@@ -123,13 +125,13 @@ function guide(u: Float32Array, c: Float32Array, g: number, out: Float32Array, n
  * run are estimated from their FLOP counts at the throughput measured so far.
  */
 class ProgressMeter {
-  private readonly t0 = now();
   private last = now();
   private readonly seen = new Map<Stage, { calls: number; ms: number; flops: number }>();
   constructor(
     /** Calls and FLOPs per call of each diffusion stage in this job. */
     private readonly plan: { stage: Stage; calls: number; flops: number }[],
     private readonly onProgress?: (event: ProgressEvent) => void,
+    private readonly t0 = now(),
   ) {}
   tick(stage: Stage, step: number, total: number, preview?: Uint8Array): void {
     const t = now();
@@ -233,6 +235,7 @@ export async function runUnclip(pack: Pack, job: UnclipJob, opts: RunOptions = {
       ...(withSR ? [{ stage: 'super_res' as Stage, calls: job.steps.superRes * calls, flops: costOf(pack.nets.super_res_first, maxBatch) }] : []),
     ],
     opts.onProgress,
+    opts.startedAt,
   );
 
   // Conditioning rows of a chunk: [uncond × b, cond × b] with guidance, [cond × b] without.
@@ -514,6 +517,7 @@ export async function generate(pack: Pack, request: unknown, opts: GenerateOptio
     onProgress: emit,
     previewEvery: settings.previewEvery,
     maxBatch: opts.maxBatch ?? 1,
+    startedAt: tStart,
   });
   Object.assign(timings, out.timings);
 

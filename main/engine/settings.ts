@@ -92,6 +92,13 @@ export function resolveRequest(
     : { prompt: parsed.data.prompt, settings };
 }
 
+/** Checks the given settings without a pack (callers that want to fail before loading one). */
+export function checkPartialSettings(partial: unknown): Partial<GenerateSettings> {
+  const p = GenerateSettingsSchema.partial().safeParse(partial ?? {});
+  if (!p.success) throw new InputError(firstIssue('settings', p.error));
+  return p.data;
+}
+
 export function resolveSettings(partial: unknown, defaults: PackInfo['defaults']): GenerateSettings {
   const p = GenerateSettingsSchema.partial().safeParse(partial ?? {});
   if (!p.success) throw new InputError(firstIssue('settings', p.error));
