@@ -5,7 +5,7 @@
 //   npm run serve -- [--port N] [--library DIR] [--pack DIR] [--backend NAME] [--threads N]
 // Plain JavaScript so it runs before anything is built; TypeScript is loaded through tsx.
 
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
@@ -73,7 +73,33 @@ async function desktopUnavailable() {
   return failure === null ? null : `The Electron runtime is not installed and could not be downloaded (${failure})`;
 }
 
+/**
+ * better-sqlite3 12 is a V8-ABI addon: `npm install` builds it for Node (tests, web mode, CLI);
+ * the desktop app needs Electron's build. Probe it inside Electron and rebuild when it does not load.
+ */
+function ensureElectronNativeModules() {
+  const dir = electronDir();
+  const electron = join(dir, 'dist', readFileSync(join(dir, 'path.txt'), 'utf8'));
+  const probe = spawnSync(electron, ['-e', "new (require('better-sqlite3'))(':memory:').close()"], {
+    cwd: root,
+    env: { ...process.env, ELECTRON_RUN_AS_NODE: '1' },
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
+  if (probe.status === 0) return;
+  console.log('Rebuilding better-sqlite3 for Electron (npm run rebuild:electron) ...');
+  const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
+  const rebuild = spawnSync(npm, ['run', 'rebuild:electron'], {
+    cwd: root,
+    stdio: 'inherit',
+    shell: process.platform === 'win32',
+  });
+  if (rebuild.status !== 0)
+    console.warn('unclip-studio: the rebuild failed; the gallery may not open (see README, Troubleshooting)');
+}
+
 function runDesktop(appArgs) {
+  ensureElectronNativeModules();
   const cli = join(root, 'node_modules', 'electron-vite', 'bin', 'electron-vite.js');
   const child = spawn(process.execPath, [cli, 'preview', '--', ...appArgs], { cwd: root, stdio: 'inherit' });
   child.on('close', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
