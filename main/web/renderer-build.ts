@@ -10,7 +10,15 @@ export const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 export const rendererOutDir = join(repoRoot, 'out', 'renderer');
 
 /** Sources the renderer bundle is made from. */
-const SOURCES = ['renderer', 'preload/contract.ts', 'preload/wire.ts', 'main/engine/api.ts', 'electron.vite.config.ts'];
+const SOURCES = [
+  'renderer',
+  'preload/contract.ts',
+  'preload/wire.ts',
+  'main/engine/api.ts',
+  'main/engine/settings.ts',
+  'electron.vite.config.ts',
+  'svelte.config.js',
+];
 
 function newestMtime(path: string): number {
   if (!existsSync(path)) return 0;
