@@ -22,6 +22,7 @@ export default tseslint.config(
       'models/work/**',
       'test/fixtures/**',
       'test-results/**',
+      '**/*.tmp.*',
     ],
   },
   js.configs.recommended,
