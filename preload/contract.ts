@@ -19,8 +19,6 @@ export const jobIdSchema = z.string().regex(/^[\w-]{1,64}$/, 'must be 1–64 let
 
 // The engine's own limits (main/engine/settings.ts), so the UI, the transports and the engine agree.
 export { LIMITS };
-export const PROMPT_MAX_CHARS = LIMITS.promptChars;
-export const MAX_IMAGES = LIMITS.n.max;
 const steps = z.int().min(LIMITS.steps.min).max(LIMITS.steps.max);
 const guidance = z.number().min(LIMITS.guidance.min).max(LIMITS.guidance.max);
 
@@ -40,7 +38,7 @@ export const generateSettingsSchema = z
 
 export const generateArgsSchema = z.strictObject({
   jobId: jobIdSchema,
-  prompt: z.string().trim().min(1, 'must not be empty').max(PROMPT_MAX_CHARS),
+  prompt: z.string().trim().min(1, 'must not be empty').max(LIMITS.promptChars),
   settings: generateSettingsSchema.default({}),
 });
 
