@@ -65,6 +65,7 @@ BROKEN = [
     ("half super-res", _delete(["components", "super_res_last"]), "super_res_last"),
     ("unknown key", _set(["extra"], 1), "Additional properties"),
     ("scheduler", _set(["schedulers", "decoder", "beta_schedule"], "linear"), "squaredcos_cap_v2"),
+    ("sr scheduler missing", _delete(["schedulers", "super_res"]), "schedulers/super_res must be present"),
     ("unlisted component file", _set(["components", "prior", "file"], "other.onnx"), "not listed in files"),
 ]
 

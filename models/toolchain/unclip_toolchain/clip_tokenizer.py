@@ -62,8 +62,10 @@ def load_vocab_and_merges() -> tuple[dict[str, int], list[tuple[str, str]]]:
     return vocab, merges  # type: ignore[return-value]
 
 
+@lru_cache(maxsize=1)
 def build_fast_tokenizer():
-    """transformers CLIPTokenizer (tokenizers backend) with Karlo's special tokens; model_max_length 77."""
+    """transformers CLIPTokenizer (tokenizers backend) with Karlo's special tokens; model_max_length 77.
+    Cached: one shared instance (tokenizing does not change it)."""
     from transformers import CLIPTokenizer
 
     vocab, merges = load_vocab_and_merges()

@@ -222,6 +222,12 @@ def load_pipeline(pipeline_dir: Path, image_variation_dir: Path | None = None) -
         image_variation_dir = Path(image_variation_dir)
         _check_pipeline_folder(image_variation_dir, "UnCLIPImageVariationPipeline")
 
+    import torch
+
+    from .errors import quiet_libraries
+
+    torch.set_num_threads(2)
+    quiet_libraries()
     _check_tokenizer(pipeline_dir / "tokenizer")
     has_sr = "super_res_first" in index and (pipeline_dir / "super_res_first").is_dir()
     if has_sr:
@@ -232,9 +238,9 @@ def load_pipeline(pipeline_dir: Path, image_variation_dir: Path | None = None) -
     schedulers = {
         "prior": _scheduler_entry(pipeline_dir / "prior_scheduler" / "scheduler_config.json"),
         "decoder": _scheduler_entry(pipeline_dir / "decoder_scheduler" / "scheduler_config.json"),
-        "super_res": _scheduler_entry(
-            pipeline_dir / ("super_res_scheduler" if has_sr else "decoder_scheduler") / "scheduler_config.json"),
     }
+    if has_sr:
+        schedulers["super_res"] = _scheduler_entry(pipeline_dir / "super_res_scheduler" / "scheduler_config.json")
     loaded = Loaded(
         text_encoder=_load("text_encoder", pipeline_dir / "text_encoder"),
         prior=_load("prior", pipeline_dir / "prior"),
@@ -431,6 +437,8 @@ def export_component(name: str, spec: tuple, out_dir: Path, scratch: Path, fp16:
     import torch
 
     wrapper, inputs, outputs = spec
+    # decided from the weights, not the proto: protobuf cannot even measure a message over 2 GiB reliably
+    external = external or _param_bytes(wrapper) > EXTERNAL_DATA_THRESHOLD
     args = example_inputs(inputs, batch=2)
     raw = scratch / name / f"{name}.onnx"
     raw.parent.mkdir(parents=True, exist_ok=True)
@@ -453,6 +461,7 @@ def export_component(name: str, spec: tuple, out_dir: Path, scratch: Path, fp16:
     if fp16:
         from onnxruntime.transformers.float16 import convert_float_to_float16
 
+        _constants_to_initializers(model)
         model = convert_float_to_float16(model, keep_io_types=True, disable_shape_infer=True)
     model.producer_name = "unclip_toolchain"
     model.producer_version = __version__
@@ -462,16 +471,34 @@ def export_component(name: str, spec: tuple, out_dir: Path, scratch: Path, fp16:
         "inputs": [{"name": n, "dtype": t, "shape": s} for n, t, s in inputs],
         "outputs": [{"name": n, "dtype": t, "shape": s} for n, t, s in outputs],
     }
-    if external or model.ByteSize() > EXTERNAL_DATA_THRESHOLD:
+    if external:
         data_name = f"{name}.onnx.data"
+        # small tensors (shape constants) stay inline so shape inference works without the data file
         onnx.save_model(model, str(target), save_as_external_data=True, all_tensors_to_one_file=True,
-                        location=data_name, size_threshold=0, convert_attribute=False)
+                        location=data_name, size_threshold=1024, convert_attribute=False)
         entry["external_data"] = [data_name]
     else:
         onnx.save_model(model, str(target))
     del model
-    gc.collect()
+    if external:
+        gc.collect()  # multi-GB protos: free them before the next component
     return entry
+
+
+def _constants_to_initializers(model) -> None:
+    """Turn Constant nodes into initializers before fp16 conversion: the converter keeps initializers that must stay
+    float (e.g. Resize scales) in fp32, but it would convert a Constant node's value and break Resize."""
+    keep = []
+    for node in model.graph.node:
+        value = next((a for a in node.attribute if a.name == "value"), None)
+        if node.op_type == "Constant" and value is not None and len(node.attribute) == 1:
+            tensor = value.t
+            tensor.name = node.output[0]
+            model.graph.initializer.append(tensor)
+        else:
+            keep.append(node)
+    del model.graph.node[:]
+    model.graph.node.extend(keep)
 
 
 def check_component(name: str, spec: tuple, onnx_path: Path, batch: int = 3, seed: int = 1) -> float:
@@ -630,9 +657,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    import torch
-
-    torch.set_num_threads(2)
     args = build_parser().parse_args(argv)
     if args.name is None:
         args.name = re.sub(r"[^a-z0-9-]+", "-", args.out.name.lower()).strip("-") or "pack"

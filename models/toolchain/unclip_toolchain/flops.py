@@ -12,9 +12,27 @@ import math
 import onnx
 
 
-def _fix_batch(model: onnx.ModelProto, batch: int) -> onnx.ModelProto:
+def _skeleton(model: onnx.ModelProto) -> onnx.ModelProto:
+    """Copy of the graph with every large (or external) initializer turned into a graph input of the same shape:
+    shape inference needs their shapes, not their values, and the copy stays small for multi-GB models."""
     m = onnx.ModelProto()
-    m.CopyFrom(model)
+    m.ir_version = model.ir_version
+    m.opset_import.extend(model.opset_import)
+    m.graph.name = model.graph.name
+    m.graph.node.extend(model.graph.node)
+    m.graph.input.extend(model.graph.input)
+    m.graph.output.extend(model.graph.output)
+    for init in model.graph.initializer:
+        external = init.data_location == onnx.TensorProto.EXTERNAL
+        if external or math.prod(init.dims) > 64:
+            m.graph.input.append(onnx.helper.make_tensor_value_info(init.name, init.data_type, list(init.dims)))
+        else:
+            m.graph.initializer.append(init)
+    return m
+
+
+def _fix_batch(model: onnx.ModelProto, batch: int) -> onnx.ModelProto:
+    m = _skeleton(model)
     for value in list(m.graph.input) + list(m.graph.output):
         for dim in value.type.tensor_type.shape.dim:
             if dim.HasField("dim_param"):
@@ -47,7 +65,7 @@ def _shape_table(model: onnx.ModelProto) -> dict[str, list[int | None]]:
 
 
 def count_flops(model: onnx.ModelProto, batch: int = 1) -> int:
-    """Model must be loaded without external data (shapes only are needed: `onnx.load(f, load_external_data=False)`)."""
+    """Works on a model loaded with or without its external data (`onnx.load(f, load_external_data=False)`)."""
     inferred = _infer(_fix_batch(model, batch))
     shapes = _shape_table(inferred)
     total = 0

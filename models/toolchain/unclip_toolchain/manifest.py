@@ -113,6 +113,8 @@ def validate_manifest(manifest: object, where: str = MANIFEST) -> None:
     D = m["resolution"]["decoder"]
     checks.append((("decoder", "sample"), ["batch", 3, D, D]))
     checks.append((("decoder", "out_sample"), ["batch", 6, D, D]))
+    if ("super_res_first" in m["components"]) != ("super_res" in m["schedulers"]):
+        raise PackError(where, "schedulers/super_res must be present exactly when the pack has super_res components")
     if "super_res_first" in m["components"]:
         O = m["resolution"]["output"]
         for n in ("super_res_first", "super_res_last"):
