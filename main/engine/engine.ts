@@ -104,8 +104,6 @@ export async function warmup(pack: Pack): Promise<void> {
       await pack.net(role).session.run({ sample: f([1, 6, O, O]), timestep: i64([1], 999n) });
     }
   }
-  if (pack.nets.image_encoder) {
-    const S = m.image_preprocess.crop_size;
-    await pack.net('image_encoder').session.run({ pixel_values: f([1, 3, S, S]) });
-  }
+  // The image encoder (reranking, variations) is left cold: its arena would hold memory for a network most
+  // requests never call.
 }
