@@ -112,3 +112,19 @@ def test_verify_pack_rejects_other_schema_version(tmp_path):
 def test_schema_file_is_what_the_readme_documents():
     readme = (ROOT / "models" / "README.md").read_text(encoding="utf-8")
     assert "pack.schema.json" in readme and "schema_version" in readme
+
+
+def test_verify_cli(tmp_path, capsys):
+    from unclip_toolchain import verify
+    from unclip_toolchain.errors import run_cli
+
+    assert run_cli(verify.main, [str(TINY_PACK), "--load"]) == 0
+    assert "pack 'tiny-reference' OK (7 components" in capsys.readouterr().out
+    pack = tmp_path / "pack"
+    shutil.copytree(TINY_PACK, pack)
+    m = good()
+    m["schema_version"] = 2
+    (pack / "manifest.json").write_text(json.dumps(m), encoding="utf-8")
+    assert run_cli(verify.main, [str(pack)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"error: {pack / 'manifest.json'}: schema_version is 2, this toolchain reads version 1"

@@ -612,6 +612,8 @@ def write_pack(lp: Loaded, out: Path, args, log=print) -> dict:
         if lp.readme:
             (tmp / "MODEL_CARD.md").write_text(lp.readme, encoding="utf-8")
         files = sorted(p.name for p in tmp.iterdir() if p.is_file() and p.name != "manifest.json")
+        for f in files:
+            (tmp / f).chmod(0o644)  # onnx writes external data 0600
         manifest["files"] = {f: sha256_file(tmp / f) for f in files}
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         verify_pack(tmp)
