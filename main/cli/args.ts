@@ -19,13 +19,15 @@ export function num(flag: string, value: string | undefined): number | undefined
 export function backend(value: string | undefined): Backend | undefined {
   if (value === undefined) return undefined;
   const parsed = BackendSchema.safeParse(value);
-  if (!parsed.success) throw new UsageError(`--backend: must be one of cpu, webgpu, cuda, dml, coreml (got "${value}")`);
+  if (!parsed.success)
+    throw new UsageError(`--backend: must be one of cpu, webgpu, cuda, dml, coreml (got "${value}")`);
   return parsed.data;
 }
 
 export function threads(value: string | undefined): number | undefined {
   const n = num('threads', value);
-  if (n !== undefined && (!Number.isInteger(n) || n < 1 || n > 256)) throw new UsageError('--threads: must be an integer in [1, 256]');
+  if (n !== undefined && (!Number.isInteger(n) || n < 1 || n > 256))
+    throw new UsageError('--threads: must be an integer in [1, 256]');
   return n;
 }
 

@@ -73,7 +73,8 @@ export async function benchCommand(argv: string[]): Promise<number> {
     const request = { prompt, settings: { seed: 1, ...partial } };
     await engine.generate(request); // first full run (allocator warm-up), not counted
     const results: GenerateResult[] = [];
-    for (let i = 0; i < runs; i++) results.push(await engine.generate({ ...request, settings: { ...request.settings, seed: 2 + i } }));
+    for (let i = 0; i < runs; i++)
+      results.push(await engine.generate({ ...request, settings: { ...request.settings, seed: 2 + i } }));
     const s = results[0]!.settings;
     const m = pack.manifest;
     const mean = (key: string): number => results.reduce((a, r) => a + (r.timings[key] ?? 0), 0) / runs;
@@ -82,14 +83,31 @@ export async function benchCommand(argv: string[]): Promise<number> {
     const stages = [
       { key: 'text', label: 'text encoder', steps: 1, flops: 2 * f('text_encoder') },
       { key: 'prior', label: 'prior', steps: s.stepsPrior, flops: s.stepsPrior * s.n * cfg * f('prior') },
-      { key: 'decoder', label: 'decoder (+ text_proj)', steps: s.stepsDecoder, flops: s.stepsDecoder * s.n * cfg * f('decoder') + s.n * cfg * f('text_proj') },
+      {
+        key: 'decoder',
+        label: 'decoder (+ text_proj)',
+        steps: s.stepsDecoder,
+        flops: s.stepsDecoder * s.n * cfg * f('decoder') + s.n * cfg * f('text_proj'),
+      },
       ...(pack.hasSuperRes
-        ? [{ key: 'superRes', label: 'super-resolution', steps: s.stepsSuperRes, flops: s.stepsSuperRes * s.n * f('super_res_first') }]
+        ? [
+            {
+              key: 'superRes',
+              label: 'super-resolution',
+              steps: s.stepsSuperRes,
+              flops: s.stepsSuperRes * s.n * f('super_res_first'),
+            },
+          ]
         : []),
       { key: 'png', label: 'PNG encode', steps: 0, flops: 0 },
     ].map((st) => {
       const ms = mean(st.key);
-      return { ...st, ms, msPerStep: st.steps ? ms / st.steps : null, gflops: st.flops && ms ? st.flops / 1e9 / (ms / 1000) : null };
+      return {
+        ...st,
+        ms,
+        msPerStep: st.steps ? ms / st.steps : null,
+        gflops: st.flops && ms ? st.flops / 1e9 / (ms / 1000) : null,
+      };
     });
     const total = mean('total');
     const totalFlops = stages.reduce((a, st) => a + st.flops, 0);
@@ -99,7 +117,14 @@ export async function benchCommand(argv: string[]): Promise<number> {
       backends: info.sessionBackends,
       threads: pack.threads,
       prompt,
-      settings: { n: s.n, stepsPrior: s.stepsPrior, stepsDecoder: s.stepsDecoder, stepsSuperRes: s.stepsSuperRes, guidancePrior: s.guidancePrior, guidanceDecoder: s.guidanceDecoder },
+      settings: {
+        n: s.n,
+        stepsPrior: s.stepsPrior,
+        stepsDecoder: s.stepsDecoder,
+        stepsSuperRes: s.stepsSuperRes,
+        guidancePrior: s.guidancePrior,
+        guidanceDecoder: s.guidanceDecoder,
+      },
       runs,
       loadMs,
       stages,
@@ -112,18 +137,46 @@ export async function benchCommand(argv: string[]): Promise<number> {
     };
 
     if (values['vs-diffusers']) {
-      const python = join(REPO_ROOT, 'models', '.venv', process.platform === 'win32' ? 'Scripts/python.exe' : 'bin/python');
-      if (!existsSync(python)) throw new UsageError(`--vs-diffusers: needs the toolchain's Python (${python}); run npm run models:setup`);
+      const python = join(
+        REPO_ROOT,
+        'models',
+        '.venv',
+        process.platform === 'win32' ? 'Scripts/python.exe' : 'bin/python',
+      );
+      if (!existsSync(python))
+        throw new UsageError(`--vs-diffusers: needs the toolchain's Python (${python}); run npm run models:setup`);
       let source: string[];
       if (values.pipeline) source = ['--pipeline', resolve(values.pipeline)];
       else if (m.source.pipeline === 'tiny-random') {
-        source = ['--fixture', resolve(values.fixture ?? join(REPO_ROOT, 'test', 'fixtures', 'tiny-fixture', 'fixture.json'))];
-      } else throw new UsageError(`--vs-diffusers: give --pipeline DIR, the diffusers folder "${m.source.pipeline}" was exported from`);
+        source = [
+          '--fixture',
+          resolve(values.fixture ?? join(REPO_ROOT, 'test', 'fixtures', 'tiny-fixture', 'fixture.json')),
+        ];
+      } else
+        throw new UsageError(
+          `--vs-diffusers: give --pipeline DIR, the diffusers folder "${m.source.pipeline}" was exported from`,
+        );
       const args = [
-        join(REPO_ROOT, 'main', 'cli', 'bench_diffusers.py'), ...source, '--prompt', prompt, '--n', String(s.n),
-        '--steps-prior', String(s.stepsPrior), '--steps-decoder', String(s.stepsDecoder), '--steps-sr', String(s.stepsSuperRes),
-        '--guidance-prior', String(s.guidancePrior), '--guidance-decoder', String(s.guidanceDecoder),
-        '--runs', String(runs), '--threads', String(th),
+        join(REPO_ROOT, 'main', 'cli', 'bench_diffusers.py'),
+        ...source,
+        '--prompt',
+        prompt,
+        '--n',
+        String(s.n),
+        '--steps-prior',
+        String(s.stepsPrior),
+        '--steps-decoder',
+        String(s.stepsDecoder),
+        '--steps-sr',
+        String(s.stepsSuperRes),
+        '--guidance-prior',
+        String(s.guidancePrior),
+        '--guidance-decoder',
+        String(s.guidanceDecoder),
+        '--runs',
+        String(runs),
+        '--threads',
+        String(th),
       ];
       if (!values.json) console.error(`running diffusers (${runs} runs + warm-up, ${th} threads)…`);
       const r = spawnSync(python, args, { encoding: 'utf8', maxBuffer: 64 << 20 });
@@ -131,14 +184,21 @@ export async function benchCommand(argv: string[]): Promise<number> {
       const d = JSON.parse(r.stdout.trim().split('\n').pop()!) as DiffusersBench;
       const [ours] = await encodeTexts(pack, [prompt]);
       const maxTextEmbedDiff = Math.max(...d.text_embeds.map((v, i) => Math.abs(v - ours!.embeds[i]!)));
-      report.diffusers = { ...d, speedup: d.mean_s / (total / 1000), weightsMatch: maxTextEmbedDiff < 1e-3, maxTextEmbedDiff };
+      report.diffusers = {
+        ...d,
+        speedup: d.mean_s / (total / 1000),
+        weightsMatch: maxTextEmbedDiff < 1e-3,
+        maxTextEmbedDiff,
+      };
     }
 
     if (values.json) {
       console.log(JSON.stringify(report, null, 2));
       return 0;
     }
-    console.log(`bench: ${m.title} (${m.name}) on ${[...new Set(Object.values(info.sessionBackends))].join('+')}, ${pack.threads} threads`);
+    console.log(
+      `bench: ${m.title} (${m.name}) on ${[...new Set(Object.values(info.sessionBackends))].join('+')}, ${pack.threads} threads`,
+    );
     console.log(
       `  "${prompt}", n=${s.n}, steps ${s.stepsPrior}/${s.stepsDecoder}/${s.stepsSuperRes}, guidance ${s.guidancePrior}/${s.guidanceDecoder}, mean of ${runs} runs`,
     );
@@ -151,13 +211,17 @@ export async function benchCommand(argv: string[]): Promise<number> {
           (report.diffusers ? `   ${d === undefined ? '-' : d.toFixed(1).padStart(10)}` : ''),
       );
     }
-    console.log(`  total ${total.toFixed(1)} ms → ${report.imagesPerSecond.toFixed(3)} images/s, ${report.gflopsPerSecond.toFixed(1)} GFLOP/s overall`);
+    console.log(
+      `  total ${total.toFixed(1)} ms → ${report.imagesPerSecond.toFixed(3)} images/s, ${report.gflopsPerSecond.toFixed(1)} GFLOP/s overall`,
+    );
     console.log(`  peak RSS ${report.peakRssMb} MB (engine process: onnxruntime sessions, tokenizer, Node)`);
     if (report.diffusers) {
       const d = report.diffusers;
       console.log(
         `  diffusers ${d.torch}, ${d.threads} threads: ${(d.mean_s * 1000).toFixed(1)} ms per run → ours is ${d.speedup.toFixed(2)}× faster` +
-          (d.weightsMatch ? '' : `  (WARNING: text embeddings differ by ${d.maxTextEmbedDiff.toExponential(1)}: not the same weights?)`),
+          (d.weightsMatch
+            ? ''
+            : `  (WARNING: text embeddings differ by ${d.maxTextEmbedDiff.toExponential(1)}: not the same weights?)`),
       );
     }
     return 0;

@@ -51,9 +51,11 @@ export async function generateCommand(argv: string[]): Promise<number> {
       json: { type: 'boolean' },
     },
   });
-  if (positionals.length > 1) throw new UsageError(`generate takes one prompt (quote it); got ${positionals.length} words`);
+  if (positionals.length > 1)
+    throw new UsageError(`generate takes one prompt (quote it); got ${positionals.length} words`);
   const prompt = positionals[0] ?? '';
-  if (!values.image && prompt.trim() === '') throw new UsageError('prompt: must not be empty (unclip generate "a red rocket")');
+  if (!values.image && prompt.trim() === '')
+    throw new UsageError('prompt: must not be empty (unclip generate "a red rocket")');
 
   const settings: Partial<GenerateSettings> = {};
   const set = <K extends keyof GenerateSettings>(key: K, v: GenerateSettings[K] | undefined): void => {
@@ -91,20 +93,24 @@ export async function generateCommand(argv: string[]): Promise<number> {
   const tty = process.stderr.isTTY;
   const onProgress = (e: ProgressEvent): void => {
     if (!tty) return;
-    process.stderr.write(`\r\x1b[K${e.stage} ${e.step}/${e.total}  ${fmtMs(e.elapsedMs)} elapsed, ~${fmtMs(e.etaMs)} left`);
+    process.stderr.write(
+      `\r\x1b[K${e.stage} ${e.step}/${e.total}  ${fmtMs(e.elapsedMs)} elapsed, ~${fmtMs(e.etaMs)} left`,
+    );
   };
   try {
     const info = await engine.info();
-    const result = await engine.generate(
-      image ? { prompt, settings, image } : { prompt, settings },
-      { signal: controller.signal, onProgress },
-    );
+    const result = await engine.generate(image ? { prompt, settings, image } : { prompt, settings }, {
+      signal: controller.signal,
+      onProgress,
+    });
     if (tty) process.stderr.write('\r\x1b[K');
     if (result.truncated) {
       process.stderr.write(`note: the prompt is longer than CLIP's 77 tokens; only the first 75 were used\n`);
     }
     if (save) await mkdir(outDir, { recursive: true });
-    const stem = image ? `variation-${slug(values.image!.replace(/^.*[\\/]/, '').replace(/\.[^.]*$/, ''))}` : slug(prompt);
+    const stem = image
+      ? `variation-${slug(values.image!.replace(/^.*[\\/]/, '').replace(/\.[^.]*$/, ''))}`
+      : slug(prompt);
     const images = [];
     for (const img of result.images) {
       const file = save ? join(outDir, `${stem}-${img.seed}.png`) : null;
@@ -135,7 +141,9 @@ export async function generateCommand(argv: string[]): Promise<number> {
         const score = img.score !== undefined ? `  clip score ${img.score.toFixed(4)}` : '';
         console.log(`${img.file ?? `(not saved) seed ${img.seed}`}  ${img.width}×${img.height}${score}`);
       }
-      console.log(`${result.images.length} image(s) in ${fmtMs(result.timings.total ?? 0)} (seed ${result.settings.seed}, pack ${info.pack.name})`);
+      console.log(
+        `${result.images.length} image(s) in ${fmtMs(result.timings.total ?? 0)} (seed ${result.settings.seed}, pack ${info.pack.name})`,
+      );
     }
     if (library) process.stderr.write(`note: the gallery is not built yet; nothing was added to ${library}\n`);
     return 0;

@@ -7,7 +7,12 @@ import { backend, threads } from './args.ts';
 export async function infoCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
-    options: { pack: { type: 'string' }, backend: { type: 'string' }, threads: { type: 'string' }, json: { type: 'boolean' } },
+    options: {
+      pack: { type: 'string' },
+      backend: { type: 'string' },
+      threads: { type: 'string' },
+      json: { type: 'boolean' },
+    },
   });
   const be = backend(values.backend);
   const th = threads(values.threads);
@@ -23,7 +28,10 @@ export async function infoCommand(argv: string[]): Promise<number> {
     const pack = await engine.pack();
     const m = pack.manifest;
     const components = Object.fromEntries(
-      Object.entries(m.components).map(([role, c]) => [role, { file: c!.file, gflops: c!.flops / 1e9, backend: info.sessionBackends[role] }]),
+      Object.entries(m.components).map(([role, c]) => [
+        role,
+        { file: c!.file, gflops: c!.flops / 1e9, backend: info.sessionBackends[role] },
+      ]),
     );
     if (values.json) {
       console.log(JSON.stringify({ ...info, threads: pack.threads, components }, null, 2));
@@ -34,16 +42,22 @@ export async function infoCommand(argv: string[]): Promise<number> {
     console.log(`  folder      ${p.dir}`);
     console.log(`  licence     ${p.license}`);
     console.log(`  attribution ${p.attribution}`);
-    console.log(`  resolution  decoder ${m.resolution.decoder}px → output ${p.outputSize}px, CLIP width ${m.embedding_dim}`);
+    console.log(
+      `  resolution  decoder ${m.resolution.decoder}px → output ${p.outputSize}px, CLIP width ${m.embedding_dim}`,
+    );
     const d = p.defaults;
     console.log(
       `  defaults    steps ${d.stepsPrior}/${d.stepsDecoder}/${d.stepsSuperRes} (prior/decoder/sr), guidance ${d.guidancePrior}/${d.guidanceDecoder}`,
     );
     console.log('  networks');
     for (const [role, c] of Object.entries(components)) {
-      console.log(`    ${role.padEnd(16)} ${c.file.padEnd(22)} ${c.gflops.toFixed(3).padStart(9)} GFLOP/call  on ${c.backend}`);
+      console.log(
+        `    ${role.padEnd(16)} ${c.file.padEnd(22)} ${c.gflops.toFixed(3).padStart(9)} GFLOP/call  on ${c.backend}`,
+      );
     }
-    console.log(`  backends here: ${info.availableBackends.join(', ')}; threads ${pack.threads} (physical cores: ${defaultThreadCount()})`);
+    console.log(
+      `  backends here: ${info.availableBackends.join(', ')}; threads ${pack.threads} (physical cores: ${defaultThreadCount()})`,
+    );
     return 0;
   } finally {
     await engine.close();

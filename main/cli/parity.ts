@@ -22,8 +22,13 @@ export async function parityCommand(argv: string[]): Promise<number> {
   if (!(tol > 0)) throw new UsageError('--tolerance: must be > 0');
   const be = backend(values.backend);
   const th = threads(values.threads);
-  const fixture = await loadFixture(values.fixture ?? join(REPO_ROOT, 'test', 'fixtures', 'tiny-fixture', 'fixture.json'));
-  const pack = await Pack.load(values.pack ?? fixture.packDir, { ...(be ? { backend: be } : {}), ...(th ? { threads: th } : {}) });
+  const fixture = await loadFixture(
+    values.fixture ?? join(REPO_ROOT, 'test', 'fixtures', 'tiny-fixture', 'fixture.json'),
+  );
+  const pack = await Pack.load(values.pack ?? fixture.packDir, {
+    ...(be ? { backend: be } : {}),
+    ...(th ? { threads: th } : {}),
+  });
   try {
     const reports = await runParity(pack, fixture);
     const ok = reports.every((r) => r.tokensMatch && r.maxAbsError <= tol);

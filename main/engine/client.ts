@@ -43,7 +43,10 @@ export function createPortEngineClient(port: MessagePortLike): PortEngineClient 
     else p.reject(engineError(msg.name, msg.message));
   });
 
-  function call<T>(make: (id: number) => EngineRequest, onProgress?: (e: ProgressEvent) => void): { id: number; promise: Promise<T> } {
+  function call<T>(
+    make: (id: number) => EngineRequest,
+    onProgress?: (e: ProgressEvent) => void,
+  ): { id: number; promise: Promise<T> } {
     const id = nextId++;
     const promise = new Promise<T>((resolve, reject) => {
       if (disposed) return reject(disposed);

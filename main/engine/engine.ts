@@ -75,8 +75,10 @@ export async function warmup(pack: Pack): Promise<void> {
   const D = m.resolution.decoder;
   const O = m.resolution.output;
   const f = (dims: number[]) => new ort.Tensor('float32', new Float32Array(dims.reduce((a, b) => a * b, 1)), dims);
-  const i64 = (dims: number[], v = 0n) => new ort.Tensor('int64', new BigInt64Array(dims.reduce((a, b) => a * b, 1)).fill(v), dims);
-  const bool = (dims: number[]) => new ort.Tensor('bool', new Uint8Array(dims.reduce((a, b) => a * b, 1)).fill(1), dims);
+  const i64 = (dims: number[], v = 0n) =>
+    new ort.Tensor('int64', new BigInt64Array(dims.reduce((a, b) => a * b, 1)).fill(v), dims);
+  const bool = (dims: number[]) =>
+    new ort.Tensor('bool', new Uint8Array(dims.reduce((a, b) => a * b, 1)).fill(1), dims);
   const text = await pack.net('text_encoder').session.run({ input_ids: i64([2, L], BigInt(m.tokenizer.bos_token_id)) });
   await pack.net('prior').session.run({
     hidden_states: f([2, E]),

@@ -8,7 +8,12 @@ import type { Manifest } from './manifest.ts';
  * Planar float image(s) [count,3,size,size] in [-1,1] → interleaved 8-bit RGB, as diffusers does it:
  * clamp(x·0.5 + 0.5, 0, 1), then numpy's (x·255).round() (half to even), all in float32.
  */
-export function toRgb8(planes: Float32Array, index: number, size: number, out = new Uint8Array(size * size * 3)): Uint8Array {
+export function toRgb8(
+  planes: Float32Array,
+  index: number,
+  size: number,
+  out = new Uint8Array(size * size * 3),
+): Uint8Array {
   const hw = size * size;
   const base = index * 3 * hw;
   for (let c = 0; c < 3; c++) {
@@ -60,7 +65,7 @@ export async function decodeImage(bytes: Uint8Array): Promise<DecodedImage> {
     if (info.channels !== 3) throw new Error(`${info.channels} channels`);
     return { rgb: new Uint8Array(data), width: info.width, height: info.height };
   } catch (e) {
-    throw new Error(`image: not a readable picture (${String((e as Error).message).split('\n')[0]})`);
+    throw new Error(`image: not a readable picture (${String((e as Error).message).split('\n')[0]})`, { cause: e });
   }
 }
 

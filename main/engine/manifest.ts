@@ -88,23 +88,45 @@ export const ManifestSchema = z
   .superRefine((m, ctx) => {
     const E = m.embedding_dim;
     if (m.prior_stats.clip_mean.length !== E) {
-      ctx.addIssue({ code: 'custom', path: ['prior_stats', 'clip_mean'], message: `must have embedding_dim=${E} values` });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['prior_stats', 'clip_mean'],
+        message: `must have embedding_dim=${E} values`,
+      });
     }
     if (m.prior_stats.clip_std.length !== E) {
-      ctx.addIssue({ code: 'custom', path: ['prior_stats', 'clip_std'], message: `must have embedding_dim=${E} values` });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['prior_stats', 'clip_std'],
+        message: `must have embedding_dim=${E} values`,
+      });
     }
     const sr = [m.components.super_res_first, m.components.super_res_last].filter(Boolean).length;
-    if (sr === 1) ctx.addIssue({ code: 'custom', path: ['components'], message: 'super_res_first and super_res_last come together' });
+    if (sr === 1)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['components'],
+        message: 'super_res_first and super_res_last come together',
+      });
     if (sr === 2 && !m.schedulers.super_res) {
-      ctx.addIssue({ code: 'custom', path: ['schedulers', 'super_res'], message: 'required when the pack has super-resolution' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['schedulers', 'super_res'],
+        message: 'required when the pack has super-resolution',
+      });
     }
     if (sr === 0 && m.resolution.output !== m.resolution.decoder) {
-      ctx.addIssue({ code: 'custom', path: ['resolution', 'output'], message: 'must equal resolution.decoder without super-resolution' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['resolution', 'output'],
+        message: 'must equal resolution.decoder without super-resolution',
+      });
     }
     for (const [role, c] of Object.entries(m.components)) {
       if (!c) continue;
       for (const f of [c.file, ...(c.external_data ?? [])]) {
-        if (!(f in m.files)) ctx.addIssue({ code: 'custom', path: ['files'], message: `has no sha256 for ${f} (${role})` });
+        if (!(f in m.files))
+          ctx.addIssue({ code: 'custom', path: ['files'], message: `has no sha256 for ${f} (${role})` });
       }
     }
     if (!(m.tokenizer.file in m.files)) {

@@ -112,10 +112,16 @@ export class Pack {
     const tokenizer = await ClipTokenizer.load(join(dir, manifest.tokenizer.file), manifest.tokenizer);
     const nets: Partial<Record<ComponentRole, Net>> = {};
     try {
+      let preferred = backend;
       for (const role of ROLES) {
         const spec = manifest.components[role];
         if (!spec) continue;
-        nets[role] = await createNet(dir, role, spec, backend, threads, options.warn);
+        const net = await createNet(dir, role, spec, preferred, threads, (why) =>
+          options.warn?.(`${backend} unavailable for ${spec.file} (${why}); networks from here on use cpu`),
+        );
+        // An execution provider that fails once (no adapter, missing driver) is not retried for every network.
+        if (net.backend !== preferred) preferred = 'cpu';
+        nets[role] = net;
       }
     } catch (e) {
       await Promise.all(Object.values(nets).map((n) => n.session.release().catch(() => undefined)));
@@ -168,6 +174,13 @@ export class Pack {
   }
 }
 
+/** The gist of an onnxruntime error: its last clause, without source paths. */
+function shortReason(e: unknown): string {
+  const line = String((e as Error)?.message ?? e).split('\n')[0]!;
+  const tail = line.split(/ was false\. |\] /).pop() ?? line;
+  return tail.length > 160 ? `${tail.slice(0, 157)}...` : tail;
+}
+
 async function createNet(
   dir: string,
   role: ComponentRole,
@@ -187,7 +200,7 @@ async function createNet(
       break;
     } catch (e) {
       firstError ??= e;
-      if (b !== 'cpu') warn?.(`${spec.file}: no ${b} session (${String((e as Error).message).split('\n')[0]}); using cpu`);
+      if (b !== 'cpu') warn?.(shortReason(e));
     }
   }
   if (!session) {

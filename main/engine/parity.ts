@@ -5,7 +5,14 @@ import { readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { clipPixelValues, decodeImage } from './image.ts';
 import type { Pack } from './pack.ts';
-import { encodePixels, encodeTexts, runUnclip, type NoiseSource, type NoiseStageName, type UnclipJob } from './pipeline.ts';
+import {
+  encodePixels,
+  encodeTexts,
+  runUnclip,
+  type NoiseSource,
+  type NoiseStageName,
+  type UnclipJob,
+} from './pipeline.ts';
 import { readSafetensors, type StoredTensor } from './safetensors.ts';
 import { UnCLIPScheduler } from './schedulers/unclip.ts';
 
@@ -45,7 +52,9 @@ export async function loadFixture(file: string): Promise<Fixture> {
   try {
     json = JSON.parse(await readFile(path, 'utf8'));
   } catch (e) {
-    throw new Error(`${path}: not a readable fixture.json (${String((e as Error).message).split('\n')[0]})`);
+    throw new Error(`${path}: not a readable fixture.json (${String((e as Error).message).split('\n')[0]})`, {
+      cause: e,
+    });
   }
   if (json.format !== 1 || !Array.isArray(json.cases)) throw new Error(`${path}: format must be 1 with a cases list`);
   const tensors = await readSafetensors(path.replace(/\.json$/, '.safetensors'));
@@ -132,14 +141,24 @@ async function runCase(pack: Pack, fixture: Fixture, c: FixtureCase): Promise<Ca
     for (let i = 0; i < B; i++) out.set(pick(Math.floor(i / n)), i * size);
     return out;
   };
-  add('text_embeds', perImage((p) => texts[p]!.embeds, E), 'text_embeds');
-  add('last_hidden_state', perImage((p) => texts[p]!.hidden, LH), 'last_hidden_state');
+  add(
+    'text_embeds',
+    perImage((p) => texts[p]!.embeds, E),
+    'text_embeds',
+  );
+  add(
+    'last_hidden_state',
+    perImage((p) => texts[p]!.hidden, LH),
+    'last_hidden_state',
+  );
   if (c.tensors.uncond_text_embeds) add('uncond_text_embeds', uncond!.embeds, 'uncond_text_embeds');
 
   const job: UnclipJob = {
     texts: texts,
     imageText: Array.from({ length: B }, (_, i) => Math.floor(i / n)),
-    uncond: (variation ? c.decoder_guidance > 1 : (c.prior_guidance ?? 0) > 1 || c.decoder_guidance > 1) ? uncond! : null,
+    uncond: (variation ? c.decoder_guidance > 1 : (c.prior_guidance ?? 0) > 1 || c.decoder_guidance > 1)
+      ? uncond!
+      : null,
     steps: { prior: c.prior_steps ?? 0, decoder: c.decoder_steps, superRes: c.super_res_steps },
     guidance: { prior: c.prior_guidance ?? 0, decoder: c.decoder_guidance },
     noise: new FixtureNoise(fixture, c),
@@ -218,7 +237,11 @@ async function runCase(pack: Pack, fixture: Fixture, c: FixtureCase): Promise<Ca
       raw = Math.max(raw, maxAbs(a, b));
       conditioned = Math.max(conditioned, maxAbs(a, b, skip));
     }
-    stages.push(skip.size ? { stage, maxAbsError: conditioned, rawMaxAbsError: raw, excluded: skip.size } : { stage, maxAbsError: raw });
+    stages.push(
+      skip.size
+        ? { stage, maxAbsError: conditioned, rawMaxAbsError: raw, excluded: skip.size }
+        : { stage, maxAbsError: raw },
+    );
   }
   return {
     name: c.name,

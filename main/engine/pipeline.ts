@@ -107,12 +107,23 @@ async function run(
   try {
     return (await net.session.run(feeds, fetches ?? {})) as Record<string, ort.Tensor>;
   } catch (e) {
-    throw new Error(`${net.spec.file}: inference failed (${String((e as Error).message).split('\n')[0]})`);
+    throw new Error(`${net.spec.file}: inference failed (${String((e as Error).message).split('\n')[0]})`, {
+      cause: e,
+    });
   }
 }
 
 /** out = u + g·(c − u) in float32 (diffusers' guidance, torch's op order). */
-function guide(u: Float32Array, c: Float32Array, g: number, out: Float32Array, n: number, uOff = 0, cOff = 0, oOff = 0): void {
+function guide(
+  u: Float32Array,
+  c: Float32Array,
+  g: number,
+  out: Float32Array,
+  n: number,
+  uOff = 0,
+  cOff = 0,
+  oOff = 0,
+): void {
   const gs = f32(g);
   for (let k = 0; k < n; k++) {
     const uu = u[uOff + k]!;
@@ -199,7 +210,12 @@ export async function encodeTexts(pack: Pack, captions: string[], signal?: Abort
 }
 
 /** CLIP image embeddings of planar pixel_values [B,3,S,S]. */
-export async function encodePixels(pack: Pack, pixels: Float32Array, count: number, signal?: AbortSignal): Promise<Float32Array> {
+export async function encodePixels(
+  pack: Pack,
+  pixels: Float32Array,
+  count: number,
+  signal?: AbortSignal,
+): Promise<Float32Array> {
   const S = pack.manifest.image_preprocess.crop_size;
   const net = pack.net('image_encoder');
   const out = await run(net, { pixel_values: f32t(pixels, [count, 3, S, S]) }, undefined, signal);
@@ -230,9 +246,19 @@ export async function runUnclip(pack: Pack, job: UnclipJob, opts: RunOptions = {
   const calls = parts.length;
   const progress = new ProgressMeter(
     [
-      ...(variation ? [] : [{ stage: 'prior' as Stage, calls: job.steps.prior * calls, flops: costOf(pack.nets.prior, k * maxBatch) }]),
+      ...(variation
+        ? []
+        : [{ stage: 'prior' as Stage, calls: job.steps.prior * calls, flops: costOf(pack.nets.prior, k * maxBatch) }]),
       { stage: 'decoder', calls: job.steps.decoder * calls, flops: costOf(pack.nets.decoder, k * maxBatch) },
-      ...(withSR ? [{ stage: 'super_res' as Stage, calls: job.steps.superRes * calls, flops: costOf(pack.nets.super_res_first, maxBatch) }] : []),
+      ...(withSR
+        ? [
+            {
+              stage: 'super_res' as Stage,
+              calls: job.steps.superRes * calls,
+              flops: costOf(pack.nets.super_res_first, maxBatch),
+            },
+          ]
+        : []),
     ],
     opts.onProgress,
     opts.startedAt,
@@ -296,7 +322,14 @@ export async function runUnclip(pack: Pack, job: UnclipJob, opts: RunOptions = {
         await run(net, feeds, fetches, signal);
         if (cfg) guide(pred, pred, job.guidance.prior, guided, c.b * E, 0, c.b * E, 0);
         if (t > 0) for (let j = 0; j < c.b; j++) job.noise.fill('prior', i, s + j, noise.subarray(j * E, (j + 1) * E));
-        sched.step({ modelOutput: guided, timestep: t, sample: lat, prevTimestep: sched.prevTimestep(i), noise, out: lat });
+        sched.step({
+          modelOutput: guided,
+          timestep: t,
+          sample: lat,
+          prevTimestep: sched.prevTimestep(i),
+          noise,
+          out: lat,
+        });
         capture?.(`prior_trajectory/${i}`, rowsOf(s, e), lat);
         progress.tick('prior', ++stepCount, ts.length * parts.length);
       }
@@ -379,7 +412,8 @@ export async function runUnclip(pack: Pack, job: UnclipJob, opts: RunOptions = {
           variance.set(out.subarray(cond + px, cond + 2 * px), j * px);
         }
         capture?.(`decoder_eps/${i}`, rowsOf(s, e), eps);
-        if (t > 0) for (let j = 0; j < c.b; j++) job.noise.fill('decoder', i, s + j, noise.subarray(j * px, (j + 1) * px));
+        if (t > 0)
+          for (let j = 0; j < c.b; j++) job.noise.fill('decoder', i, s + j, noise.subarray(j * px, (j + 1) * px));
         sched.step({
           modelOutput: eps,
           timestep: t,
@@ -436,7 +470,8 @@ export async function runUnclip(pack: Pack, job: UnclipJob, opts: RunOptions = {
         const net = i === ts.length - 1 ? last : first;
         await run(net, feeds, fetches, signal);
         capture?.(`super_res_eps/${i}`, rowsOf(s, e), eps);
-        if (t > 0) for (let j = 0; j < b; j++) job.noise.fill('super_res', i, s + j, noise.subarray(j * px, (j + 1) * px));
+        if (t > 0)
+          for (let j = 0; j < b; j++) job.noise.fill('super_res', i, s + j, noise.subarray(j * px, (j + 1) * px));
         sched.step({ modelOutput: eps, timestep: t, sample: y, prevTimestep: sched.prevTimestep(i), noise, out: y });
         capture?.(`super_res_trajectory/${i}`, rowsOf(s, e), y);
         progress.tick('super_res', ++stepCount, ts.length * parts.length);
@@ -477,7 +512,9 @@ export async function generate(pack: Pack, request: unknown, opts: GenerateOptio
   const { prompt, settings, image } = resolveRequest(request, pack.info().defaults);
   const { signal } = opts;
   if ((settings.rerank || image) && !pack.nets.image_encoder) {
-    throw new InputError(`${image ? 'image' : 'settings.rerank'}: the pack "${pack.manifest.name}" has no image encoder`);
+    throw new InputError(
+      `${image ? 'image' : 'settings.rerank'}: the pack "${pack.manifest.name}" has no image encoder`,
+    );
   }
   const seeds = Array.from({ length: settings.n }, (_, i) => (settings.seed + i) >>> 0);
   const E = pack.manifest.embedding_dim;
@@ -489,9 +526,7 @@ export async function generate(pack: Pack, request: unknown, opts: GenerateOptio
 
   // Text (and, for a variation, the picture's CLIP embedding)
   const t0 = now();
-  const guidance = image
-    ? settings.guidanceDecoder > 1
-    : settings.guidancePrior > 1 || settings.guidanceDecoder > 1; // diffusers: one flag for both stages
+  const guidance = image ? settings.guidanceDecoder > 1 : settings.guidancePrior > 1 || settings.guidanceDecoder > 1; // diffusers: one flag for both stages
   const [cond, uncond] = await encodeTexts(pack, [image ? '' : prompt, ''], signal);
   let imageEmbeddings: Float32Array | undefined;
   if (image) {

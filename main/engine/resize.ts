@@ -69,7 +69,8 @@ export function resizeBicubicAA(
   outW: number,
   out: Float32Array = new Float32Array(planes * outH * outW),
 ): Float32Array {
-  if (src.length !== planes * inH * inW) throw new Error(`resize: source has ${src.length} values, expected ${planes * inH * inW}`);
+  if (src.length !== planes * inH * inW)
+    throw new Error(`resize: source has ${src.length} values, expected ${planes * inH * inW}`);
   const wx = resampleWeights(inW, outW);
   const wy = resampleWeights(inH, outH);
   const tmp = new Float32Array(inH * outW);

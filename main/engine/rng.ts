@@ -85,7 +85,8 @@ export class GaussianNoise {
   private readonly words = new Uint32Array(4);
 
   constructor(seed: number) {
-    if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) throw new RangeError(`seed must be a uint32, got ${seed}`);
+    if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff)
+      throw new RangeError(`seed must be a uint32, got ${seed}`);
     this.seed = seed;
   }
 

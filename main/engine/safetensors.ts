@@ -28,7 +28,8 @@ export async function readSafetensors(file: string): Promise<Map<string, StoredT
     if (t.dtype !== 'F32') throw new Error(`${file}: tensor ${name} is ${t.dtype}, expected F32`);
     const [start, end] = t.data_offsets;
     const count = t.shape.reduce((a, b) => a * b, 1);
-    if (end - start !== count * 4 || base + end > buf.length) throw new Error(`${file}: tensor ${name} has bad offsets`);
+    if (end - start !== count * 4 || base + end > buf.length)
+      throw new Error(`${file}: tensor ${name} has bad offsets`);
     // copy: the file buffer's offset need not be 4-byte aligned
     const bytes = buf.subarray(base + start, base + end);
     const data = new Float32Array(count);

@@ -47,7 +47,12 @@ export function serveEngine(
   const reply = (msg: EngineReply, transfer?: ArrayBuffer[]): void => port.post(msg, transfer);
   const fail = (id: number, err: unknown): void => {
     const name = err instanceof Error ? err.name : 'Error';
-    reply({ type: 'error', id, name: ['InputError', 'PackError', 'AbortError'].includes(name) ? name : 'Error', message: oneLine(err) });
+    reply({
+      type: 'error',
+      id,
+      name: ['InputError', 'PackError', 'AbortError'].includes(name) ? name : 'Error',
+      message: oneLine(err),
+    });
   };
 
   const queue: Extract<EngineRequest, { type: 'generate' }>[] = [];
@@ -69,16 +74,23 @@ export function serveEngine(
               ? {
                   onProgress: (event) => {
                     if (!controller.signal.aborted) {
-                      reply({ type: 'progress', id, event }, event.preview ? [event.preview.buffer as ArrayBuffer] : undefined);
+                      reply(
+                        { type: 'progress', id, event },
+                        event.preview ? [event.preview.buffer as ArrayBuffer] : undefined,
+                      );
                     }
                   },
                 }
               : {}),
           });
-          if (controller.signal.aborted) fail(id, Object.assign(new Error('generation cancelled'), { name: 'AbortError' }));
+          if (controller.signal.aborted)
+            fail(id, Object.assign(new Error('generation cancelled'), { name: 'AbortError' }));
           else reply({ type: 'result', id, value: result }, transferables(result));
         } catch (err) {
-          fail(id, controller.signal.aborted ? Object.assign(new Error('generation cancelled'), { name: 'AbortError' }) : err);
+          fail(
+            id,
+            controller.signal.aborted ? Object.assign(new Error('generation cancelled'), { name: 'AbortError' }) : err,
+          );
         } finally {
           controllers.delete(id);
         }

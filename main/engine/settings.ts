@@ -1,7 +1,7 @@
 // Validation of generation requests, shared by the worker, the CLI and the service/IPC layer: every bad
 // value becomes one line that names the field ("settings.stepsDecoder: must be an integer in [2, 1000]").
 import { z } from 'zod';
-import type { Backend, GenerateRequest, GenerateSettings, PackInfo } from './api.ts';
+import type { Backend, GenerateSettings, PackInfo } from './api.ts';
 
 export const LIMITS = {
   n: { min: 1, max: 64 },
@@ -50,7 +50,9 @@ export const MAX_IMAGE_BYTES = 64 * 1024 * 1024;
 
 export const GenerateRequestSchema = z
   .object({
-    prompt: z.string({ error: 'must be a string' }).max(LIMITS.promptChars, `must be at most ${LIMITS.promptChars} characters`),
+    prompt: z
+      .string({ error: 'must be a string' })
+      .max(LIMITS.promptChars, `must be at most ${LIMITS.promptChars} characters`),
     settings: GenerateSettingsSchema.partial().default({}),
     image: z
       .instanceof(Uint8Array, { error: 'must be the bytes of a PNG, JPEG or WebP picture' })
@@ -62,7 +64,8 @@ export const GenerateRequestSchema = z
   .strict()
   .superRefine((r, ctx) => {
     // A variation has no prompt (diffusers uses "" on both guidance branches); text-to-image needs one.
-    if (!r.image && r.prompt.trim().length === 0) ctx.addIssue({ code: 'custom', path: ['prompt'], message: 'must not be empty' });
+    if (!r.image && r.prompt.trim().length === 0)
+      ctx.addIssue({ code: 'custom', path: ['prompt'], message: 'must not be empty' });
   });
 
 export const BackendSchema = z.enum(BACKENDS, { error: `must be one of ${BACKENDS.join(', ')}` });

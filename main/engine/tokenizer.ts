@@ -55,12 +55,12 @@ export class ClipTokenizer {
     try {
       json = JSON.parse(await readFile(file, 'utf8')) as TokenizerJson;
     } catch (e) {
-      throw new Error(`${file}: not a readable tokenizer.json (${(e as Error).message.split('\n')[0]})`);
+      throw new Error(`${file}: not a readable tokenizer.json (${(e as Error).message.split('\n')[0]})`, { cause: e });
     }
     try {
       return new ClipTokenizer(json, spec);
     } catch (e) {
-      throw new Error(`${file}: tokenizer could not be built (${(e as Error).message.split('\n')[0]})`);
+      throw new Error(`${file}: tokenizer could not be built (${(e as Error).message.split('\n')[0]})`, { cause: e });
     }
   }
 

@@ -60,9 +60,14 @@ export class DDIMScheduler {
     const T = this.config.num_train_timesteps;
     let betas: Float32Array;
     if (this.config.beta_schedule === 'squaredcos_cap_v2') betas = squaredCosCapV2Betas(T);
-    else if (this.config.beta_schedule === 'linear') betas = linearBetas(T, this.config.beta_start, this.config.beta_end);
+    else if (this.config.beta_schedule === 'linear')
+      betas = linearBetas(T, this.config.beta_start, this.config.beta_end);
     else {
-      const root = linearBetas(T, Math.sqrt(this.config.beta_start ?? 0.00085), Math.sqrt(this.config.beta_end ?? 0.012));
+      const root = linearBetas(
+        T,
+        Math.sqrt(this.config.beta_start ?? 0.00085),
+        Math.sqrt(this.config.beta_end ?? 0.012),
+      );
       betas = root.map((b) => b * b);
     }
     const s = makeSchedule(betas);
@@ -105,12 +110,7 @@ export class DDIMScheduler {
   }
 
   /** Writes x0 and ε estimates from the model output at ᾱ_t (clipping x0 when configured). */
-  private predict(
-    m: number,
-    x: number,
-    sqrtA: number,
-    sqrtB: number,
-  ): [x0: number, eps: number] {
+  private predict(m: number, x: number, sqrtA: number, sqrtB: number): [x0: number, eps: number] {
     const R = this.config.clip_sample_range;
     let x0: number;
     let eps: number;
@@ -152,8 +152,8 @@ export class DDIMScheduler {
     const sqrtAP = f32(Math.sqrt(aP));
     for (let i = 0; i < n; i++) {
       const x = sample[i]!;
-      let [x0, eps] = this.predict(modelOutput[i]!, x, sqrtA, sqrtB);
-      if (args.useClippedModelOutput) eps = f32(f32(x - f32(sqrtA * x0)) / sqrtB);
+      const [x0, predicted] = this.predict(modelOutput[i]!, x, sqrtA, sqrtB);
+      const eps = args.useClippedModelOutput ? f32(f32(x - f32(sqrtA * x0)) / sqrtB) : predicted;
       if (predOriginal) predOriginal[i] = x0;
       let v = f32(f32(sqrtAP * x0) + f32(dirCoeff * eps));
       if (eta > 0) v = f32(v + f32(std * noise![i]!));

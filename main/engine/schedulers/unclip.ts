@@ -67,7 +67,11 @@ export class UnCLIPScheduler {
 
   /** `round(arange(N)·(T−1)/(N−1))` reversed, numpy half-to-even rounding. */
   setTimesteps(numInferenceSteps: number): number[] {
-    if (!Number.isInteger(numInferenceSteps) || numInferenceSteps < 2 || numInferenceSteps > this.config.num_train_timesteps) {
+    if (
+      !Number.isInteger(numInferenceSteps) ||
+      numInferenceSteps < 2 ||
+      numInferenceSteps > this.config.num_train_timesteps
+    ) {
       throw new RangeError(
         `steps must be an integer in [2, ${this.config.num_train_timesteps}], got ${numInferenceSteps}`,
       );
@@ -122,7 +126,8 @@ export class UnCLIPScheduler {
   step(args: UnCLIPStepArgs): Float32Array {
     const { modelOutput, timestep: t, sample, predictedVariance, noise, predOriginal } = args;
     const n = sample.length;
-    if (modelOutput.length !== n) throw new Error(`scheduler: model output has ${modelOutput.length} values, sample ${n}`);
+    if (modelOutput.length !== n)
+      throw new Error(`scheduler: model output has ${modelOutput.length} values, sample ${n}`);
     const out = args.out ?? new Float32Array(n);
     const c = this.coefficients(t, args.prevTimestep);
     const learned = this.config.variance_type === 'learned_range';

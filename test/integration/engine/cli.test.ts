@@ -12,7 +12,11 @@ const work = mkdtempSync(join(tmpdir(), 'unclip-cli-'));
 after(() => rmSync(work, { recursive: true, force: true }));
 
 function unclip(...args: string[]) {
-  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout: 120_000, env: { ...process.env, UNCLIP_PACK: PACK } });
+  const r = spawnSync(process.execPath, [BIN, ...args], {
+    encoding: 'utf8',
+    timeout: 120_000,
+    env: { ...process.env, UNCLIP_PACK: PACK },
+  });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -21,7 +25,10 @@ test('generate writes one PNG per seed and --json describes them', () => {
   const r = unclip('generate', 'a red rocket, twemoji style', '--n', '2', '--seed', '41', '--out', out, '--json');
   assert.equal(r.code, 0, r.stderr);
   const json = JSON.parse(r.stdout);
-  assert.deepEqual(json.images.map((i: { seed: number }) => i.seed), [41, 42]);
+  assert.deepEqual(
+    json.images.map((i: { seed: number }) => i.seed),
+    [41, 42],
+  );
   assert.deepEqual(readdirSync(out).sort(), ['a-red-rocket-twemoji-style-41.png', 'a-red-rocket-twemoji-style-42.png']);
   const png = readFileSync(join(out, 'a-red-rocket-twemoji-style-41.png'));
   assert.deepEqual([...png.subarray(1, 4)].map((c) => String.fromCharCode(c)).join(''), 'PNG');
@@ -90,7 +97,13 @@ test('info and parity', () => {
   const info = unclip('info', '--json');
   assert.equal(info.code, 0, info.stderr);
   assert.equal(JSON.parse(info.stdout).pack.name, 'tiny-reference');
-  const parity = unclip('parity', '--pack', PACK, '--fixture', fileURLToPath(new URL('../../fixtures/tiny-fixture/fixture.json', import.meta.url)));
+  const parity = unclip(
+    'parity',
+    '--pack',
+    PACK,
+    '--fixture',
+    fileURLToPath(new URL('../../fixtures/tiny-fixture/fixture.json', import.meta.url)),
+  );
   assert.equal(parity.code, 0, parity.stdout + parity.stderr);
   assert.match(parity.stdout, /parity: ok/);
   assert.match(parity.stdout, /upscaled/);

@@ -21,8 +21,25 @@ for (const name of ['text2img', 'variation']) {
     assert.ok(r.tokensMatch, 'token ids equal transformers');
     const expected =
       name === 'text2img'
-        ? ['text_embeds', 'last_hidden_state', 'prior (image_embeddings)', 'text_proj', 'decoder (decoder_image)', 'upscaled', 'image']
-        : ['text_embeds', 'last_hidden_state', 'pixel_values', 'image_encoder (image_embeddings)', 'text_proj', 'decoder (decoder_image)', 'upscaled', 'image'];
+        ? [
+            'text_embeds',
+            'last_hidden_state',
+            'prior (image_embeddings)',
+            'text_proj',
+            'decoder (decoder_image)',
+            'upscaled',
+            'image',
+          ]
+        : [
+            'text_embeds',
+            'last_hidden_state',
+            'pixel_values',
+            'image_encoder (image_embeddings)',
+            'text_proj',
+            'decoder (decoder_image)',
+            'upscaled',
+            'image',
+          ];
     for (const stage of expected) {
       const s = r.stages.find((x) => x.stage === stage);
       assert.ok(s, `stage ${stage} compared`);

@@ -33,7 +33,10 @@ test("the caller's event loop keeps ticking while the worker generates", async (
     last = t;
   }, 10);
   const t0 = performance.now();
-  const result = await engine.generate({ prompt: 'a busy worker', settings: { n: 2, stepsDecoder: 8, stepsSuperRes: 4 } });
+  const result = await engine.generate({
+    prompt: 'a busy worker',
+    settings: { n: 2, stepsDecoder: 8, stepsSuperRes: 4 },
+  });
   const took = performance.now() - t0;
   clearInterval(timer);
   assert.equal(result.images.length, 2);
@@ -105,7 +108,10 @@ test('a missing or corrupt graph is a clear PackError naming the file; the worke
     unlinkSync(join(missing, 'prior.onnx'));
     const e1 = createWorkerEngine({ packDir: missing });
     try {
-      await assert.rejects(e1.info(), (err: Error) => err.name === 'PackError' && /prior\.onnx: missing/.test(err.message));
+      await assert.rejects(
+        e1.info(),
+        (err: Error) => err.name === 'PackError' && /prior\.onnx: missing/.test(err.message),
+      );
       await assert.rejects(e1.generate({ prompt: 'x', settings: {} }), { name: 'PackError' });
     } finally {
       await e1.close();
@@ -115,13 +121,19 @@ test('a missing or corrupt graph is a clear PackError naming the file; the worke
     truncateSync(join(corrupt, 'decoder.onnx'), 1000);
     const e2 = createWorkerEngine({ packDir: corrupt });
     try {
-      await assert.rejects(e2.info(), (err: Error) => err.name === 'PackError' && /decoder\.onnx: sha256 does not match/.test(err.message));
+      await assert.rejects(
+        e2.info(),
+        (err: Error) => err.name === 'PackError' && /decoder\.onnx: sha256 does not match/.test(err.message),
+      );
     } finally {
       await e2.close();
     }
     const e3 = createWorkerEngine({ packDir: corrupt, verify: false });
     try {
-      await assert.rejects(e3.info(), (err: Error) => err.name === 'PackError' && /decoder\.onnx: onnxruntime cannot load/.test(err.message));
+      await assert.rejects(
+        e3.info(),
+        (err: Error) => err.name === 'PackError' && /decoder\.onnx: onnxruntime cannot load/.test(err.message),
+      );
       await assert.rejects(e3.info(), { name: 'PackError' }); // still answering
     } finally {
       await e3.close();

@@ -9,21 +9,30 @@ test('numeric flags parse strictly and name the flag when they do not', () => {
   assert.equal(num('seed', '1e3'), 1000);
   assert.equal(num('n', undefined), undefined);
   for (const bad of ['abc', '', '4x', 'NaN', '0x10', '--1', 'Infinity']) {
-    assert.throws(() => num('steps-decoder', bad), { name: 'UsageError', message: new RegExp(`^--steps-decoder: must be a number`) });
+    assert.throws(() => num('steps-decoder', bad), {
+      name: 'UsageError',
+      message: new RegExp(`^--steps-decoder: must be a number`),
+    });
   }
 });
 
 test('backend and threads flags', () => {
   assert.equal(backend('cuda'), 'cuda');
   assert.equal(backend(undefined), undefined);
-  assert.throws(() => backend('tpu'), { name: 'UsageError', message: /^--backend: must be one of cpu, webgpu, cuda, dml, coreml/ });
+  assert.throws(() => backend('tpu'), {
+    name: 'UsageError',
+    message: /^--backend: must be one of cpu, webgpu, cuda, dml, coreml/,
+  });
   assert.equal(threads('2'), 2);
   assert.throws(() => threads('0'), /--threads/);
   assert.throws(() => threads('1.5'), /--threads/);
 });
 
 test('engine field names become the flags the user typed', () => {
-  assert.equal(flagMessage('settings.stepsDecoder: must be an integer in [2, 1000]'), '--steps-decoder: must be an integer in [2, 1000]');
+  assert.equal(
+    flagMessage('settings.stepsDecoder: must be an integer in [2, 1000]'),
+    '--steps-decoder: must be an integer in [2, 1000]',
+  );
   assert.equal(flagMessage('settings.stepsSuperRes: x'), '--steps-sr: x');
   assert.equal(flagMessage('settings.n: must be an integer in [1, 64]'), '--n: must be an integer in [1, 64]');
   assert.equal(flagMessage('prompt: must not be empty'), 'prompt: must not be empty');

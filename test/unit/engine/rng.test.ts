@@ -35,10 +35,18 @@ test('same seed and stream give the same noise; other seeds, streams and offsets
 test('noise is standard normal: moments, tails and independence', () => {
   const n = 200_000;
   const x = new GaussianNoise(7).fill(noiseStream(NoiseStage.superRes, 0), new Float32Array(n));
-  let s = 0, s2 = 0, s3 = 0, s4 = 0, lag = 0, beyond2 = 0;
+  let s = 0,
+    s2 = 0,
+    s3 = 0,
+    s4 = 0,
+    lag = 0,
+    beyond2 = 0;
   for (let i = 0; i < n; i++) {
     const v = x[i]!;
-    s += v; s2 += v * v; s3 += v * v * v; s4 += v * v * v * v;
+    s += v;
+    s2 += v * v;
+    s3 += v * v * v;
+    s4 += v * v * v * v;
     if (i) lag += v * x[i - 1]!;
     if (Math.abs(v) > 2) beyond2++;
   }

@@ -34,7 +34,10 @@ test('timesteps use numpy half-to-even rounding (dossier §2.7 table)', () => {
   assert.deepEqual(s.setTimesteps(7), [999, 832, 666, 500, 333, 166, 0]);
   assert.deepEqual(
     s.setTimesteps(25),
-    [999, 957, 916, 874, 832, 791, 749, 708, 666, 624, 583, 541, 500, 458, 416, 375, 333, 291, 250, 208, 166, 125, 83, 42, 0],
+    [
+      999, 957, 916, 874, 832, 791, 749, 708, 666, 624, 583, 541, 500, 458, 416, 375, 333, 291, 250, 208, 166, 125, 83,
+      42, 0,
+    ],
   );
   const fifty = s.setTimesteps(50);
   assert.equal(fifty.length, 50);
@@ -53,8 +56,13 @@ test('betas and alphas_cumprod match the dossier anchors and diffusers bit for b
   assert.equal(s.betas[0], Math.fround(4.1284224e-5));
   assert.equal(s.betas[999], Math.fround(0.999));
   const anchors: [number, number][] = [
-    [0, 0.99995869], [42, 0.99385148], [166, 0.92760009], [500, 0.49228504],
-    [832, 0.06622054], [957, 0.00427823], [999, 2.428735e-9],
+    [0, 0.99995869],
+    [42, 0.99385148],
+    [166, 0.92760009],
+    [500, 0.49228504],
+    [832, 0.06622054],
+    [957, 0.00427823],
+    [999, 2.428735e-9],
   ];
   // anchors are printed with 8 decimals (the last one with 7 significant digits)
   for (const [t, v] of anchors) {
@@ -116,7 +124,10 @@ test('UnCLIP step refuses missing noise or variance instead of guessing', () => 
   const s = new UnCLIPScheduler(CONFIGS.decoder!);
   s.setTimesteps(2);
   const x = new Float32Array(4);
-  assert.throws(() => s.step({ modelOutput: x, timestep: 999, sample: x, prevTimestep: 0, predictedVariance: x }), /noise/);
+  assert.throws(
+    () => s.step({ modelOutput: x, timestep: 999, sample: x, prevTimestep: 0, predictedVariance: x }),
+    /noise/,
+  );
   assert.throws(() => s.step({ modelOutput: x, timestep: 999, sample: x, prevTimestep: 0, noise: x }), /variance/);
   // the last step (t = 0) draws no noise
   assert.doesNotThrow(() => s.step({ modelOutput: x, timestep: 0, sample: x }));
@@ -127,7 +138,14 @@ test('DDIM step (η = 0 and η = 0.5, leading and trailing) matches diffusers', 
     const d = new DDIMScheduler({ timestep_spacing: r.spacing });
     assert.deepEqual(d.setTimesteps(r.steps), r.timesteps);
     const predOriginal = new Float32Array(r.sample.length);
-    const out = d.step({ modelOutput: f32(r.model), timestep: r.t, sample: f32(r.sample), eta: r.eta, noise: f32(r.noise), predOriginal });
+    const out = d.step({
+      modelOutput: f32(r.model),
+      timestep: r.t,
+      sample: f32(r.sample),
+      eta: r.eta,
+      noise: f32(r.noise),
+      predOriginal,
+    });
     assert.ok(maxUlpDiff(out, f32(r.prev_sample)) <= 8, `${r.spacing} η=${r.eta} t=${r.t}`);
     assert.ok(maxUlpDiff(predOriginal, f32(r.pred_original)) <= 8);
   }
@@ -150,7 +168,7 @@ test('DDIM maths: with a fixed ε, inversion undoes the η=0 step and x_t = √�
   const x0 = Float32Array.from({ length: 64 }, (_, i) => Math.cos(i * 0.3) * 0.8);
   // start from the exact forward-noised sample at the first timestep
   const a = d.alphasCumprod[ts[0]!]!;
-  let x = x0.map((v, i) => Math.sqrt(a) * v + Math.sqrt(1 - a) * eps[i]!);
+  let x: Float32Array = x0.map((v, i) => Math.sqrt(a) * v + Math.sqrt(1 - a) * eps[i]!);
   const start = x.slice();
   for (const t of ts) {
     const est = new Float32Array(64);

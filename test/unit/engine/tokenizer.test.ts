@@ -18,15 +18,20 @@ const spec = {
   bos_token_id: corpus.bos_token_id,
   eos_token_id: corpus.eos_token_id,
 };
-const tokenizer = await ClipTokenizer.load(new URL('../../fixtures/tiny-pack/tokenizer.json', import.meta.url).pathname, spec);
+const tokenizer = await ClipTokenizer.load(
+  new URL('../../fixtures/tiny-pack/tokenizer.json', import.meta.url).pathname,
+  spec,
+);
 
 test('ids and masks equal transformers CLIPTokenizer on every corpus string', () => {
   assert.ok(corpus.entries.length >= 1000, `corpus has ${corpus.entries.length} strings`);
   const mismatches: string[] = [];
   for (const e of corpus.entries) {
     const t = tokenizer.encode(e.text);
-    if (t.ids.join() !== e.input_ids.join() || t.mask.join() !== e.attention_mask.join()) mismatches.push(JSON.stringify(e.text));
-    if (e.truncated !== undefined && t.truncated !== e.truncated) mismatches.push(`truncated flag: ${JSON.stringify(e.text)}`);
+    if (t.ids.join() !== e.input_ids.join() || t.mask.join() !== e.attention_mask.join())
+      mismatches.push(JSON.stringify(e.text));
+    if (e.truncated !== undefined && t.truncated !== e.truncated)
+      mismatches.push(`truncated flag: ${JSON.stringify(e.text)}`);
   }
   assert.deepEqual(mismatches.slice(0, 10), [], `${mismatches.length} of ${corpus.entries.length} differ`);
 });
