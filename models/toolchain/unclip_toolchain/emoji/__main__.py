@@ -72,15 +72,14 @@ def main(argv: list[str] | None = None) -> int:
     elif a.cmd == "all":
         from .dataset import INDEX_FILE, build_dataset
         from .evaluate import evaluate
-        from .pipeline import assemble, export_pack
+        from .pipeline import export_pack
         from .train import train_plan
 
         if not (DATA_DIR / INDEX_FILE).is_file():
             build_dataset(DATA_DIR)
         train_plan([(k, a.budget_minutes * v) for k, v in BUDGET_SHARES.items()], seed=a.seed)
-        assemble(RUN_DIR)
-        export_pack(RUN_DIR, a.out)
-        evaluate(RUN_DIR, DATA_DIR, a.out)
+        evaluate(RUN_DIR, DATA_DIR, a.out)   # writes eval.json, contact-sheet.png, MODEL_CARD.md
+        export_pack(RUN_DIR, a.out)          # assembles the pipeline and exports it with the card
     return 0
 
 

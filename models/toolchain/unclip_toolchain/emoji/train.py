@@ -380,6 +380,9 @@ def train_plan(plan: list[tuple[str, float]], run_dir: Path = RUN_DIR, data_dir:
     for name, minutes in plan:
         if minutes <= 0:
             continue
+        if name == "clip" and (run_dir / "clip_frozen").exists():
+            log(run_dir, "clip: frozen (downstream stages were trained on it), skipped")
+            continue
         log(run_dir, f"{name}: training for {minutes} min (seed {seed})")
         STAGE_CLASSES[name](run_dir, data, sizes, seed).train(minutes, max_steps=max_steps)
 
