@@ -3,23 +3,31 @@
 import { z } from 'zod';
 
 const finite = z.number().finite();
-const posInt = z.number().int().positive();
+const posInt = z.number().int().min(1);
+const nonNegInt = z.number().int().min(0);
+/** A file name inside the pack folder (no paths), never manifest.json itself. */
+const fileName = z
+  .string()
+  .regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]*$/, 'must be a plain file name in the pack folder')
+  .refine((f) => f !== 'manifest.json', { message: 'must not be manifest.json' });
+const rgb = z.array(finite).length(3);
 
-export const TensorSpecSchema = z.object({
+export const TensorSpecSchema = z.strictObject({
   name: z.string().min(1),
-  dtype: z.enum(['float32', 'float16', 'int64', 'int32', 'bool']),
-  shape: z.array(z.union([z.number().int().nonnegative(), z.string().min(1)])),
+  dtype: z.enum(['float32', 'int64', 'bool']),
+  shape: z.array(z.union([posInt, z.literal('batch')])).min(1),
 });
 
-export const ComponentSchema = z.object({
-  file: z.string().min(1),
+export const ComponentSchema = z.strictObject({
+  file: fileName,
   inputs: z.array(TensorSpecSchema).min(1),
   outputs: z.array(TensorSpecSchema).min(1),
-  flops: z.number().nonnegative(),
-  external_data: z.array(z.string().min(1)).optional(),
+  /** MatMul + Gemm + Conv FLOPs per call at batch 1 (the exporter's count). */
+  flops: nonNegInt,
+  external_data: z.array(fileName).min(1).optional(),
 });
 
-export const SchedulerConfigSchema = z.object({
+export const SchedulerConfigSchema = z.strictObject({
   num_train_timesteps: posInt,
   beta_schedule: z.literal('squaredcos_cap_v2'),
   variance_type: z.enum(['fixed_small_log', 'learned_range']),
@@ -28,53 +36,57 @@ export const SchedulerConfigSchema = z.object({
   clip_sample_range: finite.positive(),
 });
 
-const floats = z.array(finite);
-
+/** Mirrors models/pack.schema.json (pack v1): same required keys, same bounds, no unknown keys. */
 export const ManifestSchema = z
-  .object({
+  .strictObject({
     schema_version: z.literal(1),
-    name: z.string().regex(/^[a-z0-9-]+$/, 'lower-case letters, digits and "-" only'),
+    name: z
+      .string()
+      .regex(/^[a-z0-9-]+$/, 'lower-case letters, digits and "-" only')
+      .max(64),
     title: z.string().min(1),
     description: z.string(),
     license: z.string().min(1),
-    attribution: z.string(),
-    source: z.object({
-      kind: z.string().min(1),
+    attribution: z.string().min(1),
+    source: z.strictObject({
+      kind: z.literal('diffusers'),
       pipeline: z.string().min(1),
-      exporter_version: z.string(),
+      exporter_version: z.string().min(1),
+      image_variation_pipeline: z.string().optional(),
+      precision: z.enum(['fp32', 'fp16']).optional(),
     }),
     embedding_dim: posInt,
-    text: z.object({ max_length: posInt, hidden_size: posInt }),
-    tokenizer: z.object({
-      file: z.string().min(1),
+    text: z.strictObject({ max_length: posInt, hidden_size: posInt }),
+    tokenizer: z.strictObject({
+      file: fileName,
       max_length: posInt,
-      pad_token_id: z.number().int().nonnegative(),
-      bos_token_id: z.number().int().nonnegative(),
-      eos_token_id: z.number().int().nonnegative(),
+      pad_token_id: nonNegInt,
+      bos_token_id: nonNegInt,
+      eos_token_id: nonNegInt,
     }),
-    image_preprocess: z.object({
+    image_preprocess: z.strictObject({
       size: posInt,
       crop_size: posInt,
-      resample: z.literal('bicubic'),
+      resample: z.enum(['bicubic', 'bilinear', 'nearest', 'lanczos']),
       rescale_factor: finite.positive(),
-      mean: z.array(finite).length(3),
-      std: z.array(finite.positive()).length(3),
+      mean: rgb,
+      std: rgb,
     }),
-    prior_stats: z.object({ clip_mean: floats, clip_std: floats }),
-    resolution: z.object({ decoder: posInt, output: posInt }),
-    schedulers: z.object({
+    prior_stats: z.strictObject({ clip_mean: z.array(finite).min(1), clip_std: z.array(finite).min(1) }),
+    resolution: z.strictObject({ decoder: posInt, output: posInt }),
+    schedulers: z.strictObject({
       prior: SchedulerConfigSchema,
       decoder: SchedulerConfigSchema,
-      super_res: SchedulerConfigSchema.optional(),
+      super_res: SchedulerConfigSchema,
     }),
-    defaults: z.object({
-      prior_steps: posInt,
-      decoder_steps: posInt,
-      super_res_steps: posInt,
-      prior_guidance: finite,
-      decoder_guidance: finite,
+    defaults: z.strictObject({
+      prior_steps: z.number().int().min(2),
+      decoder_steps: z.number().int().min(2),
+      super_res_steps: z.number().int().min(2),
+      prior_guidance: finite.min(0),
+      decoder_guidance: finite.min(0),
     }),
-    components: z.object({
+    components: z.strictObject({
       text_encoder: ComponentSchema,
       image_encoder: ComponentSchema.optional(),
       prior: ComponentSchema,
@@ -83,22 +95,23 @@ export const ManifestSchema = z
       super_res_first: ComponentSchema.optional(),
       super_res_last: ComponentSchema.optional(),
     }),
-    files: z.record(z.string(), z.string().regex(/^[0-9a-f]{64}$/, 'sha256 hex')),
+    files: z
+      .record(fileName, z.string().regex(/^[0-9a-f]{64}$/, 'must be a lower-case sha256 hex digest'))
+      .refine((f) => Object.keys(f).length >= 1, { message: 'must list at least one file' }),
   })
   .superRefine((m, ctx) => {
+    // Beyond the JSON Schema: consistency the engine relies on.
     const E = m.embedding_dim;
-    if (m.prior_stats.clip_mean.length !== E) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['prior_stats', 'clip_mean'],
-        message: `must have embedding_dim=${E} values`,
-      });
+    for (const key of ['clip_mean', 'clip_std'] as const) {
+      if (m.prior_stats[key].length !== E) {
+        ctx.addIssue({ code: 'custom', path: ['prior_stats', key], message: `must have embedding_dim = ${E} values` });
+      }
     }
-    if (m.prior_stats.clip_std.length !== E) {
+    if (m.image_preprocess.resample !== 'bicubic') {
       ctx.addIssue({
         code: 'custom',
-        path: ['prior_stats', 'clip_std'],
-        message: `must have embedding_dim=${E} values`,
+        path: ['image_preprocess', 'resample'],
+        message: 'only bicubic is implemented by the engine',
       });
     }
     const sr = [m.components.super_res_first, m.components.super_res_last].filter(Boolean).length;
@@ -108,13 +121,6 @@ export const ManifestSchema = z
         path: ['components'],
         message: 'super_res_first and super_res_last come together',
       });
-    if (sr === 2 && !m.schedulers.super_res) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['schedulers', 'super_res'],
-        message: 'required when the pack has super-resolution',
-      });
-    }
     if (sr === 0 && m.resolution.output !== m.resolution.decoder) {
       ctx.addIssue({
         code: 'custom',
@@ -126,7 +132,7 @@ export const ManifestSchema = z
       if (!c) continue;
       for (const f of [c.file, ...(c.external_data ?? [])]) {
         if (!(f in m.files))
-          ctx.addIssue({ code: 'custom', path: ['files'], message: `has no sha256 for ${f} (${role})` });
+          ctx.addIssue({ code: 'custom', path: ['files'], message: `has no sha256 for ${f} (components.${role})` });
       }
     }
     if (!(m.tokenizer.file in m.files)) {
@@ -142,6 +148,7 @@ export type ComponentRole = keyof Manifest['components'];
 export function describeZodError(error: z.ZodError): string {
   const issue = error.issues[0];
   if (!issue) return 'invalid';
-  const path = issue.path.length ? issue.path.map(String).join('.') : '(root)';
+  const path = issue.path.length ? issue.path.map(String).join('.') : '(top level)';
+  if (issue.code === 'unrecognized_keys') return `${path}: unknown key ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
   return `${path}: ${issue.message}`;
 }

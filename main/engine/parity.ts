@@ -198,7 +198,7 @@ async function runCase(pack: Pack, fixture: Fixture, c: FixtureCase): Promise<Ca
   // ~1e-2. Such elements are counted and left out of the conditioned error (reported next to the raw one).
   const illConditioned = (stage: 'decoder' | 'super_res', steps: number): Set<number> => {
     const flagged = new Set<number>();
-    const sched = new UnCLIPScheduler(pack.manifest.schedulers[stage]!);
+    const sched = new UnCLIPScheduler(pack.manifest.schedulers[stage]);
     const ts = sched.setTimesteps(steps);
     const R = sched.config.clip_sample_range;
     for (let i = 0; i < ts.length; i++) {

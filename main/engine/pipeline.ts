@@ -446,7 +446,7 @@ export async function runUnclip(pack: Pack, job: UnclipJob, opts: RunOptions = {
   {
     const first = pack.net('super_res_first');
     const last = pack.net('super_res_last');
-    const sched = new UnCLIPScheduler(m.schedulers.super_res!);
+    const sched = new UnCLIPScheduler(m.schedulers.super_res);
     const ts = sched.setTimesteps(job.steps.superRes);
     const px = 3 * O * O;
     let stepCount = 0;
