@@ -99,19 +99,24 @@ def test_text_proj_uncond_mask_selects_learned_embedding(loaded):
         torch.testing.assert_close(o, w, atol=0, rtol=0)
 
 
-def test_external_data_pack_loads_and_matches(small_builds, loaded, tmp_path):
+def test_external_data_pack_without_super_res_loads_and_matches(small_builds, loaded, tmp_path):
+    """Forced external data, on a pack without the optional stages (no image encoder, no super-resolution)."""
+    import dataclasses
+
+    bare = dataclasses.replace(loaded, super_res_first=None, super_res_last=None, image_encoder=None,
+                               schedulers={k: v for k, v in loaded.schedulers.items() if k != "super_res"})
     out = tmp_path / "ext-pack"
     args = export.build_parser().parse_args(["--pipeline", "x", "--out", str(out), "--name", "ext", "--external-data",
                                              "--license", "Apache-2.0", "--no-check"])
-    export.write_pack(loaded, out, args, log=lambda *_: None)
+    export.write_pack(bare, out, args, log=lambda *_: None)
     manifest = verify_pack(out)
+    assert set(manifest["components"]) == {"text_encoder", "prior", "text_proj", "decoder"}
+    assert "super_res" not in manifest["schedulers"] and manifest["resolution"] == {"decoder": 32, "output": 32}
     for name, comp in manifest["components"].items():
         assert comp["external_data"] == [f"{name}.onnx.data"]
         assert (out / f"{name}.onnx.data").stat().st_size > 10_000
     assert (out / "text_encoder.onnx").stat().st_size < 1_000_000 < (out / "text_encoder.onnx.data").stat().st_size
-    specs = export.component_specs(loaded)
-    errors = _round_trip({k: specs[k] for k in ("text_encoder", "decoder", "super_res_last")}, out, manifest,
-                         batches=(2,))
+    errors = _round_trip(export.component_specs(bare), out, manifest, batches=(2,))
     assert all(e < 1e-4 for e in errors.values()), errors
 
 
