@@ -1,6 +1,8 @@
 // Runs the engine in a worker_thread so the caller's event loop never blocks on inference
 // (onnxruntime-node's run() is synchronous native work, perf-anchors §5.1). Used by web mode and the CLI;
 // the desktop app runs the same loop (serve.ts) in a utilityProcess instead.
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { Backend, EngineClient } from './api.ts';
 import { createPortEngineClient, type PortEngineClient } from './client.ts';
@@ -14,13 +16,24 @@ export interface WorkerEngineOptions {
   maxBatch?: number;
   /** sha256-check the pack at load (default true). */
   verify?: boolean;
-  /** The worker script, for bundlers that emit it elsewhere (default: ./worker.mjs next to this file). */
+  /**
+   * The worker script. Default: ./worker.mjs next to this file (sources run through tsx); in a bundle
+   * (electron-vite), an `engine-worker.js` entry built from main/engine/worker.ts next to the bundle.
+   */
   workerUrl?: URL;
 }
 
 interface Running {
   worker: Worker;
   client: PortEngineClient;
+}
+
+function defaultWorkerUrl(): URL {
+  const source = new URL('./worker.mjs', import.meta.url);
+  if (existsSync(fileURLToPath(source))) return source;
+  const bundled = new URL('./engine-worker.js', import.meta.url);
+  if (existsSync(fileURLToPath(bundled))) return bundled;
+  throw new Error(`engine worker script not found (${fileURLToPath(source)}); pass workerUrl`);
 }
 
 export function createWorkerEngine(options: WorkerEngineOptions = {}): EngineClient {
@@ -30,7 +43,7 @@ export function createWorkerEngine(options: WorkerEngineOptions = {}): EngineCli
   let closed = false;
 
   function start(): Running {
-    const worker = new Worker(workerUrl ?? new URL('./worker.mjs', import.meta.url), { workerData: engineOptions });
+    const worker = new Worker(workerUrl ?? defaultWorkerUrl(), { workerData: engineOptions });
     const client = createPortEngineClient({
       post: (msg, transfer) => worker.postMessage(msg, transfer ?? []),
       onMessage: (cb) => worker.on('message', cb),
