@@ -1,5 +1,5 @@
 // Parity with diffusers: run our pipeline on a fixture made by the toolchain (test/fixtures/<name>/:
-// fixture.json + fixture.safetensors, format in /tmp/packspec.md ↔ models/README.md) with the fixture's
+// fixture.json + fixture.safetensors, format in models/README.md) with the fixture's
 // injected latents and per-step noise, and measure the max abs error of every stage.
 import { readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
@@ -111,14 +111,14 @@ function maxAbs(a: Float32Array, b: Float32Array, skip?: Set<number>): number {
   return m;
 }
 
-/** Runs every case of a fixture; returns per-stage max abs errors. */
-export async function runParity(pack: Pack, fixture: Fixture): Promise<CaseReport[]> {
+/** Runs every case of a fixture; returns per-stage max abs errors. `maxBatch`: images per network call. */
+export async function runParity(pack: Pack, fixture: Fixture, maxBatch = 1): Promise<CaseReport[]> {
   const reports: CaseReport[] = [];
-  for (const c of fixture.cases) reports.push(await runCase(pack, fixture, c));
+  for (const c of fixture.cases) reports.push(await runCase(pack, fixture, c, maxBatch));
   return reports;
 }
 
-async function runCase(pack: Pack, fixture: Fixture, c: FixtureCase): Promise<CaseReport> {
+async function runCase(pack: Pack, fixture: Fixture, c: FixtureCase, maxBatch: number): Promise<CaseReport> {
   const n = c.num_images_per_prompt;
   const B = c.prompts.length * n;
   const variation = c.kind === 'image_variation';
@@ -191,7 +191,7 @@ async function runCase(pack: Pack, fixture: Fixture, c: FixtureCase): Promise<Ca
     rows.forEach((r, k) => out.set(m.get(r)!, k * size));
     return out;
   };
-  await runUnclip(pack, job, { capture, maxBatch: 1 });
+  await runUnclip(pack, job, { capture, maxBatch });
 
   // Ill-conditioned elements: at t = 999, x0 = (x − √(1−ᾱ)·ε)/√ᾱ multiplies the network's float32 rounding
   // by 1/√ᾱ₉₉₉ ≈ 20,000, so wherever x0 is not clipped (|x0| < R) two correct implementations differ by

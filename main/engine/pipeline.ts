@@ -516,6 +516,7 @@ export async function generate(pack: Pack, request: unknown, opts: GenerateOptio
       `${image ? 'image' : 'settings.rerank'}: the pack "${pack.manifest.name}" has no image encoder`,
     );
   }
+  // image i's noise comes only from seed + i (wrapping at 2^32), so it can be re-made alone
   const seeds = Array.from({ length: settings.n }, (_, i) => (settings.seed + i) >>> 0);
   const E = pack.manifest.embedding_dim;
   const timings: Record<string, number> = {};

@@ -7,16 +7,22 @@ import { loadFixture, PARITY_TOLERANCE, runParity, type CaseReport } from '../..
 // weights with all noise injected; we replay the same noise and compare every stage.
 let pack: Pack;
 let reports: CaseReport[];
+let batched: CaseReport[];
 before(async () => {
   const fixture = await loadFixture(new URL('../../fixtures/tiny-fixture/fixture.json', import.meta.url).pathname);
   pack = await Pack.load(fixture.packDir);
   reports = await runParity(pack, fixture);
+  batched = await runParity(pack, fixture, 3); // GPU-style batching: chunks of 3 images (+ a chunk of 1)
 });
 after(async () => pack?.release());
 
-for (const name of ['text2img', 'variation']) {
-  test(`${name}: every stage within ${PARITY_TOLERANCE} max abs of diffusers`, () => {
-    const r = reports.find((x) => x.name === name);
+for (const [name, mode] of [
+  ['text2img', 'one image per call'],
+  ['variation', 'one image per call'],
+  ['text2img', 'batches of 3'],
+]) {
+  test(`${name} (${mode}): every stage within ${PARITY_TOLERANCE} max abs of diffusers`, () => {
+    const r = (mode === 'batches of 3' ? batched : reports).find((x) => x.name === name);
     assert.ok(r, `fixture has a ${name} case`);
     assert.ok(r.tokensMatch, 'token ids equal transformers');
     const expected =
