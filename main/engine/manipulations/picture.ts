@@ -2,7 +2,7 @@
 // grey/CMYK/16-bit/palette converted, first frame of an animation. Bad files fail with one line that says
 // what is wrong and what to do, before anything big is decoded (decompression bombs are refused from the
 // header's dimensions).
-import sharp from 'sharp';
+import sharp, { type Metadata } from 'sharp';
 import type { DecodedImage } from '../image.ts';
 import { resizeUint8PIL } from '../resize.ts';
 import { InputError } from '../settings.ts';
@@ -18,7 +18,7 @@ export async function readPicture(bytes: Uint8Array, name = 'image'): Promise<De
   if (bytes.byteLength === 0) throw new InputError(`${name}: the file is empty (0 bytes); give a ${READABLE} picture`);
   if (bytes.byteLength > MAX_INPUT_BYTES)
     throw new InputError(`${name}: the file is over ${MAX_INPUT_BYTES >> 20} MiB; shrink it first`);
-  let meta: sharp.Metadata;
+  let meta: Metadata;
   try {
     // header only: no pixels decoded yet
     meta = await sharp(bytes, { limitInputPixels: false }).metadata();
@@ -44,7 +44,11 @@ export async function readPicture(bytes: Uint8Array, name = 'image'): Promise<De
       .raw({ depth: 'uchar' })
       .toBuffer({ resolveWithObject: true });
     if (info.channels !== 3) throw new Error(`${info.channels} channels after conversion`);
-    return { rgb: new Uint8Array(data.buffer, data.byteOffset, data.byteLength).slice(), width: info.width, height: info.height };
+    return {
+      rgb: new Uint8Array(data.buffer, data.byteOffset, data.byteLength).slice(),
+      width: info.width,
+      height: info.height,
+    };
   } catch (e) {
     const why = String((e as Error).message).split('\n')[0]!;
     throw new InputError(`${name}: the picture is truncated or corrupt (${why}); re-export it as PNG`);

@@ -1,0 +1,258 @@
+// DDIM over the unCLIP decoder, both ways (dossier §5.2): inversion x_0 → x_T with the decoder's ε (its first
+// three output channels) under the same text_proj conditioning as generation, and deterministic (η = 0) or
+// stochastic (η > 0) sampling back. The betas are the decoder scheduler's (squaredcos_cap_v2); x0 is not
+// clipped, so inversion and sampling are exact mirrors of each other. Then, optionally, the pack's
+// super-resolution stage, seeded like generation's.
+import * as ort from 'onnxruntime-node';
+import { throwIfAborted } from '../errors.ts';
+import type { Net, Pack } from '../pack.ts';
+import { SeededNoise, type TextCond } from '../pipeline.ts';
+import { resizeBicubicAA } from '../resize.ts';
+import { GaussianNoise, NoiseStage, noiseStream } from '../rng.ts';
+import { f32 } from '../schedulers/betas.ts';
+import { DDIMScheduler } from '../schedulers/ddim.ts';
+import { UnCLIPScheduler } from '../schedulers/unclip.ts';
+
+export type StepListener = (stage: 'invert' | 'decoder' | 'super_res', step: number, total: number) => void;
+
+async function run(
+  net: Net,
+  feeds: Record<string, ort.Tensor>,
+  fetches: Record<string, ort.Tensor> | undefined,
+  signal?: AbortSignal,
+): Promise<Record<string, ort.Tensor>> {
+  throwIfAborted(signal);
+  try {
+    return (await net.session.run(feeds, fetches ?? {})) as Record<string, ort.Tensor>;
+  } catch (e) {
+    throw new Error(`${net.spec.file}: inference failed (${String((e as Error).message).split('\n')[0]})`, {
+      cause: e,
+    });
+  }
+}
+
+/** The decoder's conditioning for one image: rows [uncond, cond] with guidance, [cond] without. */
+export interface DecoderCond {
+  rows: number;
+  guidance: number;
+  feeds: Record<string, ort.Tensor>;
+  input: Float32Array;
+  timestep: BigInt64Array;
+  out: Float32Array;
+}
+
+export async function decoderCond(
+  pack: Pack,
+  zi: Float32Array,
+  text: TextCond,
+  uncond: TextCond | null,
+  guidance: number,
+  signal?: AbortSignal,
+): Promise<DecoderCond> {
+  const m = pack.manifest;
+  const E = m.embedding_dim;
+  const L = m.text.max_length;
+  const H = m.text.hidden_size;
+  const D = m.resolution.decoder;
+  const cfg = guidance > 1 && uncond !== null;
+  const rows = cfg ? 2 : 1;
+  const embeds = new Float32Array(rows * E);
+  const hidden = new Float32Array(rows * L * H);
+  const mask = new Uint8Array(rows * L);
+  const img = new Float32Array(rows * E);
+  const uncondMask = new Uint8Array(rows);
+  if (cfg) {
+    embeds.set(uncond!.embeds, 0);
+    hidden.set(uncond!.hidden, 0);
+    mask.set(uncond!.mask, 0);
+    uncondMask[0] = 1;
+  }
+  const r = rows - 1;
+  embeds.set(text.embeds, r * E);
+  hidden.set(text.hidden, r * L * H);
+  mask.set(text.mask, r * L);
+  img.set(zi, r * E);
+  const tp = await run(
+    pack.net('text_proj'),
+    {
+      image_embeddings: new ort.Tensor('float32', img, [rows, E]),
+      uncond_mask: new ort.Tensor('bool', uncondMask, [rows]),
+      prompt_embeds: new ort.Tensor('float32', embeds, [rows, E]),
+      text_encoder_hidden_states: new ort.Tensor('float32', hidden, [rows, L, H]),
+    },
+    undefined,
+    signal,
+  );
+  const enc = tp.encoder_hidden_states!;
+  const ctx = enc.dims[1]!;
+  const extra = ctx - L;
+  const dmask = new Uint8Array(rows * ctx);
+  for (let k = 0; k < rows; k++) {
+    dmask.fill(1, k * ctx, k * ctx + extra);
+    dmask.set(mask.subarray(k * L, (k + 1) * L), k * ctx + extra);
+  }
+  const px = 3 * D * D;
+  const input = new Float32Array(rows * px);
+  const timestep = new BigInt64Array(rows);
+  return {
+    rows,
+    guidance: cfg ? guidance : 1,
+    input,
+    timestep,
+    out: new Float32Array(rows * 2 * px),
+    feeds: {
+      sample: new ort.Tensor('float32', input, [rows, 3, D, D]),
+      timestep: new ort.Tensor('int64', timestep, [rows]),
+      encoder_hidden_states: enc,
+      class_labels: tp.additive_clip_time_embeddings!,
+      attention_mask: new ort.Tensor('bool', dmask, [rows, ctx]),
+    },
+  };
+}
+
+/** ε(x, t) under the conditioning (guided when it has two rows): the first 3 of the decoder's 6 channels. */
+async function epsilon(
+  pack: Pack,
+  c: DecoderCond,
+  x: Float32Array,
+  t: number,
+  eps: Float32Array,
+  signal?: AbortSignal,
+) {
+  const px = x.length;
+  const D = pack.manifest.resolution.decoder;
+  for (let r = 0; r < c.rows; r++) c.input.set(x, r * px);
+  c.timestep.fill(BigInt(t));
+  await run(pack.net('decoder'), c.feeds, { out_sample: new ort.Tensor('float32', c.out, [c.rows, 6, D, D]) }, signal);
+  const cond = (c.rows - 1) * 2 * px;
+  if (c.rows === 1) {
+    eps.set(c.out.subarray(0, px));
+    return;
+  }
+  const g = f32(c.guidance);
+  for (let k = 0; k < px; k++) {
+    const u = c.out[k]!;
+    eps[k] = f32(u + f32(g * f32(c.out[cond + k]! - u)));
+  }
+}
+
+export function ddimFor(pack: Pack): DDIMScheduler {
+  const s = pack.manifest.schedulers.decoder;
+  return new DDIMScheduler({
+    num_train_timesteps: s.num_train_timesteps,
+    beta_schedule: s.beta_schedule,
+    prediction_type: 'epsilon',
+    clip_sample: false,
+    set_alpha_to_one: true,
+    steps_offset: 0,
+    timestep_spacing: 'leading',
+  });
+}
+
+/** DDIM inversion: picture x0 [3,D,D] in [-1,1] → x_T. */
+export async function ddimInvert(
+  pack: Pack,
+  c: DecoderCond,
+  x0: Float32Array,
+  steps: number,
+  opts: { refine?: number; signal?: AbortSignal; onStep?: StepListener } = {},
+): Promise<Float32Array> {
+  const sched = ddimFor(pack);
+  sched.setTimesteps(steps);
+  const ts = sched.inverseTimesteps();
+  const x = x0.slice();
+  const next = new Float32Array(x.length);
+  const eps = new Float32Array(x.length);
+  const refine = opts.refine ?? 0;
+  for (let i = 0; i < ts.length; i++) {
+    const t = ts[i]!;
+    // plain DDIM inversion: ε taken at the less noisy sample (dossier §5.2)
+    await epsilon(pack, c, x, t, eps, opts.signal);
+    sched.inverseStep({ modelOutput: eps, timestep: t, sample: x, out: next });
+    // fixed-point refinement: re-evaluate ε at the new x_t, so the forward step from x_t (which uses ε(x_t, t))
+    // lands back on x; converges when the step's ε-coefficient × ε's Lipschitz constant < 1
+    for (let k = 0; k < refine; k++) {
+      await epsilon(pack, c, next, t, eps, opts.signal);
+      sched.inverseStep({ modelOutput: eps, timestep: t, sample: x, out: next });
+    }
+    x.set(next);
+    opts.onStep?.('invert', i + 1, ts.length);
+  }
+  return x;
+}
+
+/**
+ * DDIM sampling x_T → x0 [3,D,D], clamped to [-1,1]. η = 0 is deterministic (reproduces an inverted picture);
+ * η > 0 draws its noise from `seed` (stream per step), so variation k with seed s is reproducible alone.
+ */
+export async function ddimSample(
+  pack: Pack,
+  c: DecoderCond,
+  xT: Float32Array,
+  steps: number,
+  opts: { eta?: number; seed?: number; signal?: AbortSignal; onStep?: StepListener } = {},
+): Promise<Float32Array> {
+  const eta = opts.eta ?? 0;
+  const sched = ddimFor(pack);
+  const ts = sched.setTimesteps(steps);
+  const x = xT.slice();
+  const eps = new Float32Array(x.length);
+  const noise = eta > 0 ? new Float32Array(x.length) : undefined;
+  const rng = eta > 0 ? new GaussianNoise(opts.seed ?? 0) : undefined;
+  for (let i = 0; i < ts.length; i++) {
+    await epsilon(pack, c, x, ts[i]!, eps, opts.signal);
+    if (rng) rng.fill(noiseStream(NoiseStage.ddim, i), noise!);
+    sched.step({ modelOutput: eps, timestep: ts[i]!, sample: x, eta, ...(noise ? { noise } : {}), out: x });
+    opts.onStep?.('decoder', i + 1, ts.length);
+  }
+  for (let k = 0; k < x.length; k++) x[k] = Math.min(Math.max(x[k]!, -1), 1);
+  return x;
+}
+
+/** Fresh decoder noise x_T for `seed` (the x_T-free variation mode). */
+export function freshNoise(pack: Pack, seed: number): Float32Array {
+  const D = pack.manifest.resolution.decoder;
+  return new GaussianNoise(seed).fill(noiseStream(NoiseStage.ddim, -1), new Float32Array(3 * D * D));
+}
+
+/** The pack's super-resolution stage on one decoder image [3,D,D] → [3,O,O], noise from `seed` (as generate). */
+export async function superResolve(
+  pack: Pack,
+  decoded: Float32Array,
+  steps: number,
+  seed: number,
+  opts: { signal?: AbortSignal; onStep?: StepListener } = {},
+): Promise<Float32Array> {
+  const m = pack.manifest;
+  const D = m.resolution.decoder;
+  const O = m.resolution.output;
+  const first = pack.net('super_res_first');
+  const last = pack.net('super_res_last');
+  const noiseSrc = new SeededNoise([seed]);
+  const sched = new UnCLIPScheduler(m.schedulers.super_res);
+  const ts = sched.setTimesteps(steps);
+  const px = 3 * O * O;
+  const up = resizeBicubicAA(decoded, 3, D, D, O, O);
+  const y = new Float32Array(px);
+  noiseSrc.fill('super_res', -1, 0, y);
+  const input = new Float32Array(2 * px);
+  input.set(up, px);
+  const timestep = new BigInt64Array(1);
+  const eps = new Float32Array(px);
+  const noise = new Float32Array(px);
+  const feeds = {
+    sample: new ort.Tensor('float32', input, [1, 6, O, O]),
+    timestep: new ort.Tensor('int64', timestep, [1]),
+  };
+  const fetches = { out_sample: new ort.Tensor('float32', eps, [1, 3, O, O]) };
+  for (let i = 0; i < ts.length; i++) {
+    const t = ts[i]!;
+    input.set(y, 0);
+    timestep.fill(BigInt(t));
+    await run(i === ts.length - 1 ? last : first, feeds, fetches, opts.signal);
+    if (t > 0) noiseSrc.fill('super_res', i, 0, noise);
+    sched.step({ modelOutput: eps, timestep: t, sample: y, prevTimestep: sched.prevTimestep(i), noise, out: y });
+    opts.onStep?.('super_res', i + 1, ts.length);
+  }
+  return y;
+}
