@@ -1,0 +1,109 @@
+// `unclip textdiff <picture|latent> --from "<y0>" --to "<y>" [--theta θ | --frames N --max θ]`: turns the
+// picture's z_i towards the text diff normalise(z_t(y) − z_t(y0)) (slerp by θ), decoded with its x_T.
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { animatedGif, stripPng, textDiff, thetaSweep } from '../engine/manipulations/index.ts';
+import { num, UsageError } from './args.ts';
+import { slug } from './generate.ts';
+import { COMMON_FLAGS, finish, latentJson, loadSource, openSession, sha256, writeOut } from './invert.ts';
+
+export async function textdiffCommand(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      ...COMMON_FLAGS,
+      from: { type: 'string' },
+      to: { type: 'string' },
+      theta: { type: 'string' },
+      frames: { type: 'string' },
+      max: { type: 'string' },
+      delay: { type: 'string' },
+    },
+  });
+  if (positionals.length !== 1)
+    throw new UsageError('textdiff takes one picture or latent (unclip textdiff cat.png --from "a cat" --to "a dog")');
+  if (values.to === undefined || !values.to.trim())
+    throw new UsageError('--to: the target caption is required (--to "a dog")');
+  if (values.from !== undefined && values.from.trim() === values.to.trim())
+    throw new UsageError('--to: is the same as --from, so the text diff is undefined; change one of them');
+  if (values.theta !== undefined && values.frames !== undefined)
+    throw new UsageError('--theta and --frames: give one of them');
+  const theta = num('theta', values.theta);
+  const frames = num('frames', values.frames);
+  const max = num('max', values.max) ?? 0.5;
+  if (theta !== undefined && !(theta >= 0 && theta <= 1)) throw new UsageError('--theta: must be a number in [0, 1]');
+  if (!(max >= 0 && max <= 1)) throw new UsageError('--max: must be a number in [0, 1]');
+  if (frames !== undefined && (!Number.isInteger(frames) || frames < 2 || frames > 64))
+    throw new UsageError('--frames: must be an integer in [2, 64]');
+  const delay = num('delay', values.delay) ?? 150;
+  const thetas = frames !== undefined ? thetaSweep(frames, max) : [theta ?? 0.3];
+  // --caption is the caption y0 to invert with when a picture is given; --from defaults to it
+  if (values.caption === undefined && values.from !== undefined && !positionals[0]!.endsWith('.safetensors'))
+    values.caption = values.from;
+  const t0 = performance.now();
+  const s = await openSession(values);
+  try {
+    const dir = s.outDir ?? resolve('.');
+    const src = await loadSource(s, positionals[0]!, 'picture', dir);
+    const r = await textDiff(s.pack, src.latent, {
+      ...s.options,
+      to: values.to,
+      thetas,
+      ...(values.from !== undefined ? { from: values.from } : {}),
+    });
+    const stem = `${src.stem}-textdiff-${slug(values.to)}`;
+    const out = [];
+    for (let i = 0; i < r.frames.length; i++) {
+      const f = r.frames[i]!;
+      const th = r.thetas[i]!;
+      const file = await writeOut(s, dir, `${stem}-${th.toFixed(3)}.png`, f.png);
+      out.push({ theta: th, file, sha256: sha256(f.png) });
+    }
+    const size = r.frames[0]!.size;
+    let gif: string | null = null;
+    let strip: string | null = null;
+    if (r.frames.length > 1) {
+      gif = await writeOut(
+        s,
+        dir,
+        `${stem}.gif`,
+        await animatedGif(
+          r.frames.map((f) => f.rgb),
+          size,
+          delay,
+        ),
+      );
+      strip = await writeOut(
+        s,
+        dir,
+        `${stem}-strip.png`,
+        await stripPng(
+          r.frames.map((f) => f.rgb),
+          size,
+        ),
+      );
+    }
+    finish(
+      s,
+      {
+        command: 'textdiff',
+        source: resolve(src.path),
+        latent: src.latentFile,
+        from: r.from,
+        to: values.to,
+        ...latentJson(src.latent),
+        width: size,
+        height: size,
+        frames: out,
+        gif,
+        strip,
+        timings: { total: Math.round(performance.now() - t0) },
+      },
+      [...out.map((f) => `${f.file ?? '(not saved)'}  θ=${f.theta.toFixed(3)}`), ...(gif ? [gif, strip!] : [])],
+    );
+    return 0;
+  } finally {
+    await s.close();
+  }
+}
