@@ -43,6 +43,15 @@ export const FLAG_OF: Record<string, string> = {
   rerank: '--rerank',
   prompt: 'prompt',
   image: '--image',
+  // image manipulations (invert, vary, interpolate, textdiff)
+  steps: '--steps',
+  guidance: '--guidance',
+  eta: '--eta',
+  frames: '--frames',
+  theta: '--theta',
+  from: '--from',
+  to: '--to',
+  noise: '--noise',
 };
 
 /** "settings.stepsDecoder: must be …" → "--steps-decoder: must be …". */

@@ -1,4 +1,5 @@
-// `unclip` — command line for the engine: generate, info, parity, bench.
+// `unclip` — command line for the engine: generate, info, parity, bench, and the image manipulations
+// (invert, vary, interpolate, textdiff).
 // Exit codes: 0 ok, 1 failure (parity over tolerance, engine error), 2 bad input (flags, settings, pack).
 import { oneLine } from '../engine/errors.ts';
 import { flagMessage, UsageError } from './args.ts';
@@ -11,6 +12,16 @@ export const USAGE = `usage: unclip <command> [options]
            [--out DIR] [--no-save] [--library DIR] [--json]
       writes one PNG per image (<prompt>-<seed>.png) into --out (default: current folder);
       --image FILE makes variations of a picture instead (the prompt may then be "")
+  invert   <picture> [--caption "<y>"] [--steps N] [--guidance G] [--seed S] [--no-sr] [--steps-sr N]
+           [--pack DIR] [--backend NAME] [--threads N] [--out DIR] [--no-save] [--library DIR] [--json]
+      CLIP-encodes and DDIM-inverts a picture once: writes <name>.latent.safetensors (beside the picture
+      unless --out) and <name>-reconstruction.png, prints the reconstruction PSNR
+  vary     <picture|latent> [--n N] [--eta E] [--fresh] [--seed S] [common options]
+      variations around (z_i, x_T) with DDIM η (0 reproduces the picture, 1 default); --fresh: new noise
+  interpolate <a> <b> [--frames N] [--noise slerp|a|b|random] [--delay MS] [common options]
+      slerp of z_i (x_T slerped or fixed): N frames, an animated GIF and a strip
+  textdiff <picture|latent> --to "<y>" [--from "<y0>"] [--theta T | --frames N [--max T]] [common options]
+      turns z_i towards normalise(z_t(y) − z_t(y0)) by θ (paper: 0.25–0.5), decoded with the picture's x_T
   info     [--pack DIR] [--backend NAME] [--json]           the pack, its networks and the backends here
   parity   [--pack DIR] [--fixture FILE] [--tolerance T] [--json]
       runs the pipeline with the fixture's injected noise; prints each stage's max abs error vs diffusers
@@ -29,6 +40,14 @@ export async function main(argv: string[]): Promise<number> {
         return await (await import('./parity.ts')).parityCommand(rest);
       case 'bench':
         return await (await import('./bench.ts')).benchCommand(rest);
+      case 'invert':
+        return await (await import('./invert.ts')).invertCommand(rest);
+      case 'vary':
+        return await (await import('./vary.ts')).varyCommand(rest);
+      case 'interpolate':
+        return await (await import('./interpolate.ts')).interpolateCommand(rest);
+      case 'textdiff':
+        return await (await import('./textdiff.ts')).textdiffCommand(rest);
       case undefined:
       case 'help':
       case '--help':
@@ -36,7 +55,9 @@ export async function main(argv: string[]): Promise<number> {
         console.log(USAGE);
         return command === undefined ? 2 : 0;
       default:
-        throw new UsageError(`unknown command "${command}" (generate, info, parity, bench)`);
+        throw new UsageError(
+          `unknown command "${command}" (generate, info, parity, bench, invert, vary, interpolate, textdiff)`,
+        );
     }
   } catch (err) {
     const name = err instanceof Error ? err.name : '';
