@@ -11,7 +11,7 @@ test('DDIM inverse steps then η = 0 steps return to x0 when ε is independent o
   const n = 64;
   const x0 = Float32Array.from({ length: n }, (_, i) => Math.sin(i) * 0.9);
   const eps = (t: number) => Float32Array.from({ length: n }, (_, i) => 0.5 * Math.cos(i + t / 100));
-  let x = x0.slice();
+  let x: Float32Array = x0.slice();
   for (const t of s.inverseTimesteps()) x = s.inverseStep({ modelOutput: eps(t), timestep: t, sample: x });
   // x_T is mostly noise: far from x0
   assert.ok(Math.max(...x.map((v, i) => Math.abs(v - x0[i]!))) > 0.3);

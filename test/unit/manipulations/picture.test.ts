@@ -90,7 +90,13 @@ test('pictures: bad files fail with one line naming the file and what to do', as
     /notes.txt: not a picture format this app reads; convert it to PNG/,
   );
   const png = await sharp({
-    create: { width: 64, height: 64, channels: 3, noise: { type: 'gaussian', mean: 128, sigma: 40 } },
+    create: {
+      width: 64,
+      height: 64,
+      channels: 3,
+      background: '#000',
+      noise: { type: 'gaussian', mean: 128, sigma: 40 },
+    },
   })
     .png()
     .toBuffer();
