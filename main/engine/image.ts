@@ -3,6 +3,7 @@ import sharp from 'sharp';
 import { resizeUint8PIL } from './resize.ts';
 import { f32, roundHalfEven } from './schedulers/betas.ts';
 import type { Manifest } from './manifest.ts';
+import { InputError } from './settings.ts';
 
 /**
  * Planar float image(s) [count,3,size,size] in [-1,1] → interleaved 8-bit RGB, as diffusers does it:
@@ -65,7 +66,9 @@ export async function decodeImage(bytes: Uint8Array): Promise<DecodedImage> {
     if (info.channels !== 3) throw new Error(`${info.channels} channels`);
     return { rgb: new Uint8Array(data), width: info.width, height: info.height };
   } catch (e) {
-    throw new Error(`image: not a readable picture (${String((e as Error).message).split('\n')[0]})`, { cause: e });
+    throw new InputError(`image: not a readable picture (${String((e as Error).message).split('\n')[0]})`, {
+      cause: e,
+    });
   }
 }
 
@@ -88,7 +91,7 @@ export function clipPixelValues(
   const [nw, nh] = w <= h ? [newShort, newLong] : [newLong, newShort];
   const resized = nw === w && nh === h ? img.rgb : resizeUint8PIL(img.rgb, w, h, 3, nw, nh);
   const S = pre.crop_size;
-  if (nw < S || nh < S) throw new Error(`image: ${nw}×${nh} after resize is smaller than the ${S}px crop`);
+  if (nw < S || nh < S) throw new InputError(`image: ${nw}×${nh} after resize is smaller than the ${S}px crop`);
   const top = Math.floor((nh - S) / 2);
   const left = Math.floor((nw - S) / 2);
   for (let c = 0; c < 3; c++) {

@@ -66,6 +66,7 @@ test('bad input: one line naming the field, exit code 2, no stack trace', () => 
     [['generate', 'x', '--backend', 'tpu'], /--backend: must be one of/],
     [['generate', 'x', '--frobnicate'], /Unknown option '--frobnicate'/],
     [['frobnicate'], /unknown command "frobnicate"/],
+    [['generate', '', '--image', BIN], /--image: not a readable picture/],
   ];
   for (const [args, message] of cases) {
     const r = unclip(...args);

@@ -53,6 +53,7 @@ test('bad requests reject with one-line InputErrors and the worker stays usable'
     [{ prompt: 'x', settings: { guidancePrior: Number.NaN } }, /^settings\.guidancePrior: /],
     [{ prompt: 'x', settings: { n: 1000 } }, /^settings\.n: /],
     [{ prompt: 'x', settings: { n: 0 } }, /^settings\.n: /],
+    [{ prompt: '', settings: {}, image: new Uint8Array([1, 2, 3]) }, /^image: not a readable picture/],
   ];
   for (const [request, message] of bad) {
     await assert.rejects(engine.generate(request as never), (err: Error) => {
