@@ -1,0 +1,91 @@
+// `unclip bench --manipulations`: time of the image manipulations (issue #6) on one picture: DDIM inversion at
+// 50 steps (with its η = 0 reconstruction), then one frame of each manipulation at the same step count.
+// Not a test: figures for the README's performance notes.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Backend } from '../engine/api.ts';
+import { Engine } from '../engine/engine.ts';
+import { interpolate, invert, MANIP_LIMITS, textDiff, vary } from '../engine/manipulations/index.ts';
+import { REPO_ROOT } from '../engine/packs.ts';
+
+export interface ManipBenchOptions {
+  packDir?: string;
+  backend?: Backend;
+  threads: number;
+  runs: number;
+  json: boolean;
+}
+
+export async function benchManipulations(o: ManipBenchOptions): Promise<number> {
+  const engine = new Engine({
+    ...(o.packDir !== undefined ? { packDir: o.packDir } : {}),
+    ...(o.backend ? { backend: o.backend } : {}),
+    threads: o.threads,
+    warn: (m) => console.error(`warning: ${m}`),
+  });
+  try {
+    const pack = await engine.pack();
+    const picture = join(REPO_ROOT, 'test', 'fixtures', 'manip-images', 'noto-1f600.png');
+    const second = join(REPO_ROOT, 'test', 'fixtures', 'manip-images', 'twemoji-1f355.png');
+    const bytes = readFileSync(picture);
+    const steps = MANIP_LIMITS.steps.default;
+    const time = async <T>(fn: () => Promise<T>): Promise<[number, T]> => {
+      const t0 = performance.now();
+      const v = await fn();
+      return [performance.now() - t0, v];
+    };
+    // warm-up (image encoder arena, allocator)
+    await invert(pack, bytes, { steps: 2 });
+    const rows: Record<string, number[]> = {
+      'invert (encode + 50-step inversion + η=0 reconstruction)': [],
+      'inversion only (50 decoder calls)': [],
+      'vary: 1 variation, η=1': [],
+      'interpolate: 1 frame (t=0.5)': [],
+      'textdiff: 1 frame (θ=0.3)': [],
+    };
+    const keys = Object.keys(rows);
+    const push = (k: number, ms: number): void => void rows[keys[k]!]!.push(ms);
+    const b = (await invert(pack, readFileSync(second), { steps })).latent;
+    for (let r = 0; r < o.runs; r++) {
+      const [all, inv] = await time(() => invert(pack, bytes, { steps }));
+      push(0, all);
+      const [noRecon] = await time(() => invert(pack, bytes, { steps: steps, superRes: false }));
+      const [reconOnly] = await time(() => vary(pack, inv.latent, { n: 1, eta: 0, superRes: false }));
+      push(1, Math.max(0, noRecon - reconOnly));
+      push(2, (await time(() => vary(pack, inv.latent, { n: 1, eta: 1 })))[0]);
+      // three frames, two of them the ends: report per-frame time
+      push(3, (await time(() => interpolate(pack, inv.latent, b, { frames: 3 })))[0] / 3);
+      push(
+        4,
+        (await time(() => textDiff(pack, inv.latent, { from: 'a smiling face', to: 'a sad face', thetas: [0.3] })))[0],
+      );
+    }
+    const mean = (v: number[]): number => v.reduce((a, x) => a + x, 0) / v.length;
+    const m = pack.manifest;
+    const report = {
+      pack: m.name,
+      threads: pack.threads,
+      steps,
+      superRes: pack.hasSuperRes,
+      decoderSize: m.resolution.decoder,
+      outputSize: m.resolution.output,
+      runs: o.runs,
+      ms: Object.fromEntries(Object.entries(rows).map(([k, v]) => [k, Math.round(mean(v))])),
+    };
+    if (o.json) {
+      console.log(JSON.stringify(report, null, 2));
+      return 0;
+    }
+    console.log(
+      `bench --manipulations: ${m.title} (${m.name}), ${pack.threads} threads, ${steps} DDIM steps, decoder ${m.resolution.decoder} px` +
+        (pack.hasSuperRes
+          ? ` + super-resolution to ${m.resolution.output} px (${m.defaults.super_res_steps} steps)`
+          : '') +
+        `, mean of ${o.runs} run(s)`,
+    );
+    for (const [k, v] of Object.entries(report.ms)) console.log(`  ${k.padEnd(58)} ${String(v).padStart(8)} ms`);
+    return 0;
+  } finally {
+    await engine.close();
+  }
+}
