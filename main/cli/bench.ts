@@ -41,12 +41,22 @@ export async function benchCommand(argv: string[]): Promise<number> {
       fixture: { type: 'string' },
       pipeline: { type: 'string' },
       json: { type: 'boolean' },
+      manipulations: { type: 'boolean' },
     },
   });
-  const runs = num('runs', values.runs) ?? 3;
+  const runs = num('runs', values.runs) ?? (values.manipulations ? 1 : 3);
   if (!Number.isInteger(runs) || runs < 1 || runs > 100) throw new UsageError('--runs: must be an integer in [1, 100]');
   const be = backend(values.backend);
   const th = threads(values.threads) ?? 2;
+  if (values.manipulations) {
+    return (await import('./bench-manip.ts')).benchManipulations({
+      ...(values.pack !== undefined ? { packDir: values.pack } : {}),
+      ...(be ? { backend: be } : {}),
+      threads: th,
+      runs,
+      json: values.json === true,
+    });
+  }
   const prompt = values.prompt ?? 'a red rocket, twemoji style';
   const partial = checkPartialSettings(
     Object.fromEntries(

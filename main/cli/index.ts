@@ -26,7 +26,8 @@ export const USAGE = `usage: unclip <command> [options]
   parity   [--pack DIR] [--fixture FILE] [--tolerance T] [--json]
       runs the pipeline with the fixture's injected noise; prints each stage's max abs error vs diffusers
   bench    [--pack DIR] [--backend NAME] [--threads N] [--runs R] [--n N] [--steps-* N] [--vs-diffusers] [--json]
-      per-stage time, ms per step, images/s, GFLOP/s, peak RSS; --vs-diffusers also times diffusers' UnCLIPPipeline`;
+      per-stage time, ms per step, images/s, GFLOP/s, peak RSS; --vs-diffusers also times diffusers' UnCLIPPipeline;
+      --manipulations times inversion (50 steps) and one frame of each image manipulation instead`;
 
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
