@@ -1,0 +1,124 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import sharp from 'sharp';
+import { decodeLatent, encodeLatent } from '../../../main/engine/manipulations/latent.ts';
+
+const BIN = fileURLToPath(new URL('../../../main/cli/bin.mjs', import.meta.url));
+const IMAGES = fileURLToPath(new URL('../../fixtures/manip-images', import.meta.url));
+const work = mkdtempSync(join(tmpdir(), 'unclip-manip-'));
+after(() => rmSync(work, { recursive: true, force: true }));
+
+function unclip(...args: string[]) {
+  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout: 180_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+const out = join(work, 'out');
+const latent = join(out, 'noto-1f34e.latent.safetensors');
+
+test('invert → latent + reconstruction; vary/textdiff/interpolate accept the latent; identity settings reproduce it', async () => {
+  const inv = unclip('invert', join(IMAGES, 'noto-1f34e.png'), '--steps', '4', '--out', out, '--json');
+  assert.equal(inv.code, 0, inv.stderr);
+  const j = JSON.parse(inv.stdout);
+  assert.equal(j.latent, latent);
+  assert.ok(existsSync(latent));
+  assert.equal(typeof j.psnr, 'number');
+  assert.deepEqual(j.inversion, { steps: 4, guidance: 1 });
+  const recon = j.reconstruction;
+  assert.equal(recon.file, join(out, 'noto-1f34e-reconstruction.png'));
+  const meta = await sharp(recon.file).metadata();
+  assert.deepEqual([meta.format, meta.width], ['png', recon.width]);
+
+  // variation at η = 0 with seed 0 is the reconstruction, byte for byte
+  const v = unclip('vary', latent, '--n', '2', '--eta', '0', '--out', out, '--json');
+  assert.equal(v.code, 0, v.stderr);
+  const vj = JSON.parse(v.stdout);
+  assert.equal(vj.images[0].sha256, recon.sha256);
+  assert.equal(vj.latent, latent);
+  assert.equal(typeof vj.images[0].clipCosine, 'number');
+
+  // text diff sweep: θ = 0 is the reconstruction; frames + GIF (3 pages) + strip
+  const td = unclip(
+    'textdiff',
+    latent,
+    '--from',
+    'a red apple',
+    '--to',
+    'a green apple',
+    '--frames',
+    '3',
+    '--max',
+    '0.4',
+    '--out',
+    out,
+    '--json',
+  );
+  assert.equal(td.code, 0, td.stderr);
+  const tj = JSON.parse(td.stdout);
+  assert.deepEqual(
+    tj.frames.map((f: { theta: number }) => f.theta),
+    [0, 0.2, 0.4],
+  );
+  assert.equal(tj.frames[0].sha256, recon.sha256);
+  assert.notEqual(tj.frames[2].sha256, recon.sha256);
+  const gif = await sharp(tj.gif, { pages: -1 }).metadata();
+  assert.deepEqual([gif.format, gif.pages], ['gif', 3]);
+  assert.equal((await sharp(tj.strip).metadata()).width, 3 * recon.width);
+
+  // interpolation from the latent to a picture (inverted on the fly), nothing written with --no-save
+  const before = readdirSync(out).length;
+  const it = unclip(
+    'interpolate',
+    latent,
+    join(IMAGES, 'drawing-sun.png'),
+    '--frames',
+    '2',
+    '--steps',
+    '4',
+    '--no-save',
+    '--json',
+  );
+  assert.equal(it.code, 0, it.stderr);
+  const ij = JSON.parse(it.stdout);
+  assert.equal(ij.frames[0].sha256, recon.sha256);
+  assert.equal(ij.frames[0].file, null);
+  assert.equal(ij.gif, null);
+  assert.deepEqual(ij.latents, [latent, null]);
+  assert.equal(readdirSync(out).length, before);
+});
+
+test('bad input: one line on stderr, exit code 2', () => {
+  const bad = (args: string[], pattern: RegExp) => {
+    const r = unclip(...args);
+    assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+    assert.match(r.stderr, pattern);
+  };
+  const notes = join(work, 'notes.png');
+  writeFileSync(notes, 'not a picture');
+  bad(['invert', notes, '--out', work], /notes.png: not a picture format this app reads; convert it to PNG/);
+  bad(['invert', join(work, 'missing.png')], /picture: cannot read .*missing.png \(ENOENT\)/);
+  bad(
+    ['textdiff', latent, '--from', 'a cat', '--to', 'a cat'],
+    /--to: is the same as --from, so the text diff is undefined/,
+  );
+  bad(
+    ['textdiff', latent, '--from', 'a cat', '--to', 'a dog', '--theta', '1.5'],
+    /--theta: must be a number in \[0, 1\]/,
+  );
+  bad(['interpolate', latent, latent, '--frames', '65'], /--frames: must be an integer in \[2, 64\]/);
+  bad(['vary', latent, '--eta', '2'], /--eta: must be a number in \[0, 1\]/);
+  const foreign = decodeLatent(readFileSync(latent));
+  foreign.pack = { name: 'some-other-pack', fingerprint: 'f'.repeat(64) };
+  const foreignFile = join(work, 'foreign.latent.safetensors');
+  writeFileSync(foreignFile, encodeLatent(foreign));
+  bad(
+    ['vary', foreignFile, '--n', '1'],
+    /latent: saved by pack "some-other-pack" .*; invert the picture again with this pack/,
+  );
+});
