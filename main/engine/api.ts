@@ -42,6 +42,8 @@ export interface ProgressEvent {
   etaMs: number;
   /** PNG of the current x0 estimate (decoder stage only, when asked for). */
   preview?: Uint8Array;
+  /** Image manipulations: whether the decoder is being inverted (picture → x_T) or decoded. */
+  manipulation?: { phase: 'invert' | 'decode' };
 }
 
 export interface GeneratedImage {
@@ -90,6 +92,47 @@ export interface EngineInfo {
   sessionBackends: Record<string, Backend>;
 }
 
+/**
+ * Image manipulations over the bipartite latent (z_i, x_T) (issue #6, main/engine/manipulations). Sources are
+ * picture bytes (CLIP-encoded and DDIM-inverted on the way) or the bytes of a `.latent.safetensors` file.
+ */
+interface ManipulationCommon {
+  /** DDIM steps (default: the latent's inversion steps; 50 for a new inversion). */
+  steps?: number;
+  /** Decoder guidance (default: the latent's inversion guidance; none for a new inversion). */
+  guidance?: number;
+  /** Seed of super-resolution noise and of η > 0 noise (variation k uses seed + k). */
+  seed?: number;
+  /** Run super-resolution (default: when the pack has it). */
+  superRes?: boolean;
+  /** Caption of a picture being inverted ("" when unknown). */
+  caption?: string;
+}
+
+export type ManipulationRequest =
+  | ({ op: 'invert'; image: Uint8Array } & ManipulationCommon)
+  | ({ op: 'vary'; source: Uint8Array; n?: number; eta?: number; fresh?: boolean } & ManipulationCommon)
+  | ({
+      op: 'interpolate';
+      a: Uint8Array;
+      b: Uint8Array;
+      frames?: number;
+      noise?: 'slerp' | 'a' | 'b' | 'random';
+    } & ManipulationCommon)
+  | ({ op: 'textdiff'; source: Uint8Array; from?: string; to: string; thetas: number[] } & ManipulationCommon);
+
+export interface ManipulationResult {
+  op: ManipulationRequest['op'];
+  /** Decoded frames (invert: the η = 0 reconstruction). */
+  frames: { png: Uint8Array; width: number; height: number; seed: number; t?: number; theta?: number }[];
+  /** Each source's latent file bytes (save as <name>.latent.safetensors), reconstruction PSNR (dB), caption. */
+  sources: { latent: Uint8Array; psnr: number; caption: string; inverted: boolean }[];
+  /** Sweeps (interpolate, textdiff with several θ): looping animated GIF and a side-by-side strip PNG. */
+  gif?: Uint8Array;
+  strip?: Uint8Array;
+  timings: Record<string, number>;
+}
+
 /** What every caller (service layer, CLI, tests) drives; implemented over a worker. */
 export interface EngineClient {
   info(): Promise<EngineInfo>;
@@ -97,5 +140,10 @@ export interface EngineClient {
     request: GenerateRequest,
     options?: { signal?: AbortSignal; onProgress?: (event: ProgressEvent) => void },
   ): Promise<GenerateResult>;
+  /** Image manipulations (engines over the worker protocol have it). */
+  manipulate?(
+    request: ManipulationRequest,
+    options?: { signal?: AbortSignal; onProgress?: (event: ProgressEvent) => void },
+  ): Promise<ManipulationResult>;
   close(): Promise<void>;
 }

@@ -1,7 +1,15 @@
 // The caller's side of the engine protocol over any port (worker_thread, utilityProcess): request ids,
 // streamed progress, cancellation through AbortSignal, errors as rejected promises carrying the engine's
 // one-line message and kind (error.name: InputError, PackError, AbortError or Error).
-import type { EngineClient, EngineInfo, GenerateRequest, GenerateResult, ProgressEvent } from './api.ts';
+import type {
+  EngineClient,
+  EngineInfo,
+  GenerateRequest,
+  GenerateResult,
+  ManipulationRequest,
+  ManipulationResult,
+  ProgressEvent,
+} from './api.ts';
 import { isReply, type EngineRequest, type MessagePortLike } from './protocol.ts';
 
 interface Pending {
@@ -69,6 +77,25 @@ export function createPortEngineClient(port: MessagePortLike): PortEngineClient 
       if (signal?.aborted) return Promise.reject(engineError('AbortError', 'generation cancelled'));
       const { id, promise } = call<GenerateResult>(
         (i) => ({ type: 'generate', id: i, request, progress: Boolean(onProgress) }),
+        onProgress,
+      );
+      if (!signal) return promise;
+      const onAbort = (): void => {
+        const p = pending.get(id);
+        if (!p) return;
+        pending.delete(id);
+        port.post({ type: 'cancel', id } satisfies EngineRequest);
+        p.reject(engineError('AbortError', 'generation cancelled'));
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      return promise.finally(() => signal.removeEventListener('abort', onAbort));
+    },
+
+    manipulate(request: ManipulationRequest, options = {}) {
+      const { signal, onProgress } = options;
+      if (signal?.aborted) return Promise.reject(engineError('AbortError', 'generation cancelled'));
+      const { id, promise } = call<ManipulationResult>(
+        (i) => ({ type: 'manipulate', id: i, request, progress: Boolean(onProgress) }),
         onProgress,
       );
       if (!signal) return promise;

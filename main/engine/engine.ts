@@ -1,9 +1,10 @@
 // The engine inside one thread/process: owns the pack (sessions created once), warms it up, runs
 // generations one at a time. serve.ts puts a message loop around it; the CLI's bench uses it directly.
-import type { Backend, EngineInfo, GenerateResult, ProgressEvent } from './api.ts';
+import type { Backend, EngineInfo, GenerateResult, ManipulationResult, ProgressEvent } from './api.ts';
 import { availableBackends } from './backends.ts';
 import { Pack } from './pack.ts';
 import { defaultPackDir } from './packs.ts';
+import { runManipulation } from './manipulations/request.ts';
 import { generate } from './pipeline.ts';
 import * as ort from 'onnxruntime-node';
 
@@ -57,6 +58,14 @@ export class Engine {
     const pack = await this.pack();
     const maxBatch = this.options.maxBatch ?? (pack.requestedBackend === 'cpu' ? 1 : 8);
     return generate(pack, request, { ...opts, maxBatch });
+  }
+
+  /** Image manipulations over the bipartite latent (issue #6): invert, vary, interpolate, textdiff. */
+  async manipulate(
+    request: unknown,
+    opts: { signal?: AbortSignal; onProgress?: (e: ProgressEvent) => void } = {},
+  ): Promise<ManipulationResult> {
+    return runManipulation(await this.pack(), request, opts);
   }
 
   async close(): Promise<void> {

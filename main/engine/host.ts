@@ -66,6 +66,7 @@ export function createWorkerEngine(options: WorkerEngineOptions = {}): EngineCli
   return {
     info: async () => current().client.info(),
     generate: async (request, opts) => current().client.generate(request, opts),
+    manipulate: async (request, opts) => current().client.manipulate!(request, opts),
     async close() {
       closed = true;
       const r = running;

@@ -1,10 +1,11 @@
 // The engine's message protocol (plain structured-clone data), shared by serve.ts (engine side) and
 // client.ts (caller side). Replies carry the request id; progress events stream before the result.
-import type { GenerateRequest, ProgressEvent } from './api.ts';
+import type { GenerateRequest, ManipulationRequest, ProgressEvent } from './api.ts';
 
 export type EngineRequest =
   | { type: 'info'; id: number }
   | { type: 'generate'; id: number; request: GenerateRequest; progress: boolean }
+  | { type: 'manipulate'; id: number; request: ManipulationRequest; progress: boolean }
   | { type: 'cancel'; id: number }
   | { type: 'close'; id: number };
 
@@ -22,7 +23,7 @@ export interface MessagePortLike {
 export function isRequest(msg: unknown): msg is EngineRequest {
   if (typeof msg !== 'object' || msg === null) return false;
   const m = msg as { type?: unknown; id?: unknown };
-  return typeof m.id === 'number' && ['info', 'generate', 'cancel', 'close'].includes(m.type as string);
+  return typeof m.id === 'number' && ['info', 'generate', 'manipulate', 'cancel', 'close'].includes(m.type as string);
 }
 
 export function isReply(msg: unknown): msg is EngineReply {

@@ -3,7 +3,7 @@
 // a cancel stops the running one before its next network call (or drops a queued one), and the loop
 // carries on with the next request. Errors go back as one line with a kind, never a stack trace.
 import { parseArgs } from 'node:util';
-import type { Backend, GenerateResult } from './api.ts';
+import type { Backend, GenerateResult, ManipulationResult } from './api.ts';
 import { Engine, type EngineOptions } from './engine.ts';
 import { oneLine } from './errors.ts';
 import { isRequest, type EngineReply, type EngineRequest, type MessagePortLike } from './protocol.ts';
@@ -26,8 +26,14 @@ export function engineOptionsFromArgv(argv: string[]): EngineOptions {
   return out;
 }
 
-function transferables(result: GenerateResult): ArrayBuffer[] {
+function transferables(result: GenerateResult | ManipulationResult): ArrayBuffer[] {
   const out = new Set<ArrayBuffer>();
+  if ('op' in result) {
+    for (const f of result.frames) out.add(f.png.buffer as ArrayBuffer);
+    for (const s of result.sources) out.add(s.latent.buffer as ArrayBuffer);
+    for (const b of [result.gif, result.strip]) if (b) out.add(b.buffer as ArrayBuffer);
+    return [...out];
+  }
   for (const img of result.images) {
     out.add(img.png.buffer as ArrayBuffer);
     out.add(img.imageEmbedding.buffer as ArrayBuffer);
@@ -55,7 +61,7 @@ export function serveEngine(
     });
   };
 
-  const queue: Extract<EngineRequest, { type: 'generate' }>[] = [];
+  const queue: Extract<EngineRequest, { type: 'generate' | 'manipulate' }>[] = [];
   const controllers = new Map<number, AbortController>();
   let running = false;
 
@@ -68,7 +74,8 @@ export function serveEngine(
         controllers.set(job.id, controller);
         const id = job.id;
         try {
-          const result = await engine.generate(job.request, {
+          const run = job.type === 'manipulate' ? engine.manipulate.bind(engine) : engine.generate.bind(engine);
+          const result = await run(job.request, {
             signal: controller.signal,
             ...(job.progress
               ? {
@@ -110,6 +117,7 @@ export function serveEngine(
         );
         break;
       case 'generate':
+      case 'manipulate':
         queue.push(msg);
         void pump();
         break;
