@@ -67,15 +67,17 @@ export function defaultThreadCount(): number {
 }
 
 /**
- * Memory: CPU arena on (without it, large activations are mmapped and unmapped on every run: the tiny pack's
- * super-resolution UNet ran 70 % slower), memory pattern off. With the pattern on, each session's arena
- * keeps one block sized for all of a run's intermediates (power-of-two growth): 7 tiny-pack sessions
- * reached 580 MB RSS; with it off the arena reuses freed chunks best-fit and speed is the same within noise
- * (measured with ab tests on this 2-vCPU box). UNCLIP_ORT_MEM_PATTERN=1 turns the pattern back on.
+ * Memory. The CPU arena keeps a session's high-water mark for the life of the process; without it large
+ * activations are mmapped and unmapped on every run (the tiny pack's super-resolution UNet ran 70 % slower).
+ * So: arena on for the networks called at every diffusion step (prior, decoder, super_res_first), off for
+ * those called once per image or request (text encoder, text_proj, super_res_last, image encoder), whose
+ * peaks would otherwise stay resident. Memory pattern off: with it on, each arena keeps one power-of-two
+ * block for all of a run's intermediates (tiny pack: 580 MB RSS instead of ≈ 320, same speed within noise).
+ * UNCLIP_ORT_MEM_PATTERN=1 turns the pattern back on.
  */
 const MEM_PATTERN = process.env.UNCLIP_ORT_MEM_PATTERN === '1';
 
-export function sessionOptions(backend: Backend, threads: number): InferenceSession.SessionOptions {
+export function sessionOptions(backend: Backend, threads: number, arena = true): InferenceSession.SessionOptions {
   return {
     executionProviders: backend === 'cpu' ? ['cpu'] : [EP_NAME[backend], 'cpu'],
     // An explicit count avoids ORT's host-wide default (oversubscription in containers) and affinity errors.
@@ -83,7 +85,7 @@ export function sessionOptions(backend: Backend, threads: number): InferenceSess
     interOpNumThreads: 1,
     graphOptimizationLevel: 'all',
     executionMode: 'sequential',
-    enableCpuMemArena: true,
+    enableCpuMemArena: arena,
     enableMemPattern: MEM_PATTERN,
     logSeverityLevel: 3,
     // No busy-waiting between ops: the engine shares the CPU with the UI, the web server and other programs,

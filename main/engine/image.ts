@@ -5,6 +5,10 @@ import { f32, roundHalfEven } from './schedulers/betas.ts';
 import type { Manifest } from './manifest.ts';
 import { InputError } from './settings.ts';
 
+// Small one-off images: libvips' operation cache would only hold memory, and one thread is plenty.
+sharp.cache(false);
+sharp.concurrency(1);
+
 /**
  * Planar float image(s) [count,3,size,size] in [-1,1] → interleaved 8-bit RGB, as diffusers does it:
  * clamp(x·0.5 + 0.5, 0, 1), then numpy's (x·255).round() (half to even), all in float32.

@@ -41,6 +41,9 @@ const ROLES: ComponentRole[] = [
   'super_res_last',
 ];
 
+/** Networks called at every diffusion step keep a memory arena (see backends.ts). */
+const PER_STEP = new Set<ComponentRole>(['prior', 'decoder', 'super_res_first']);
+
 async function sha256(file: string): Promise<string> {
   const hash = createHash('sha256');
   for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
@@ -195,7 +198,7 @@ async function createNet(
   let firstError: unknown = null;
   for (const b of backend === 'cpu' ? (['cpu'] as Backend[]) : [backend, 'cpu' as Backend]) {
     try {
-      session = await ort.InferenceSession.create(file, sessionOptions(b, threads));
+      session = await ort.InferenceSession.create(file, sessionOptions(b, threads, PER_STEP.has(role)));
       used = b;
       break;
     } catch (e) {
