@@ -6,7 +6,10 @@ import { join } from 'node:path';
 import type { Backend } from '../engine/api.ts';
 import { Engine } from '../engine/engine.ts';
 import { interpolate, invert, MANIP_LIMITS, textDiff, vary } from '../engine/manipulations/index.ts';
+import { ddimInvert, decoderCond } from '../engine/manipulations/decoder.ts';
+import { readPicture, rgbToPlanes, squareRgb } from '../engine/manipulations/picture.ts';
 import { REPO_ROOT } from '../engine/packs.ts';
+import { encodeTexts } from '../engine/pipeline.ts';
 
 export interface ManipBenchOptions {
   packDir?: string;
@@ -49,9 +52,11 @@ export async function benchManipulations(o: ManipBenchOptions): Promise<number> 
     for (let r = 0; r < o.runs; r++) {
       const [all, inv] = await time(() => invert(pack, bytes, { steps }));
       push(0, all);
-      const [noRecon] = await time(() => invert(pack, bytes, { steps: steps, superRes: false }));
-      const [reconOnly] = await time(() => vary(pack, inv.latent, { n: 1, eta: 0, superRes: false }));
-      push(1, Math.max(0, noRecon - reconOnly));
+      const D = pack.manifest.resolution.decoder;
+      const x0 = rgbToPlanes(squareRgb(await readPicture(bytes), D), D);
+      const [text] = await encodeTexts(pack, ['']);
+      const cond = await decoderCond(pack, inv.latent.zi, text!, text!, 1);
+      push(1, (await time(() => ddimInvert(pack, cond, x0, steps)))[0]);
       push(2, (await time(() => vary(pack, inv.latent, { n: 1, eta: 1 })))[0]);
       // three frames, two of them the ends: report per-frame time
       push(3, (await time(() => interpolate(pack, inv.latent, b, { frames: 3 })))[0] / 3);
