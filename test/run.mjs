@@ -7,13 +7,17 @@
 // Extra arguments are passed to node's runner, e.g. `npm test -- --test-name-pattern=web`.
 
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const extra = process.argv.slice(2);
 let failed = false;
+// Machine-readable copies of each tier's results, summed into one closing line.
+const reports = mkdtempSync(join(tmpdir(), 'unclip-test-'));
+const totals = { passed: 0, failed: 0, skipped: 0 };
 
 function run(command, args, options = {}) {
   const result = spawnSync(command, args, { cwd: root, stdio: 'inherit', ...options });
@@ -55,7 +59,16 @@ if (!existsSync(join(root, 'test', 'python'))) {
   console.log('SKIP python tier: models/.venv is missing (run `npm run models:setup` to create it)');
 } else {
   console.log('\n== pytest test/python ==');
-  const status = run(python, ['-m', 'pytest', '-q', 'test/python']);
+  const junit = join(reports, 'pytest.xml');
+  const status = run(python, ['-m', 'pytest', '-q', 'test/python', `--junitxml=${junit}`]);
+  if (existsSync(junit)) {
+    const suite = readFileSync(junit, 'utf8').match(/<testsuite [^>]*>/)?.[0] ?? '';
+    const count = (name) => Number(suite.match(new RegExp(`\\b${name}="(\\d+)"`))?.[1] ?? 0);
+    const bad = count('failures') + count('errors');
+    totals.failed += bad;
+    totals.skipped += count('skipped');
+    totals.passed += count('tests') - bad - count('skipped');
+  }
   // pytest exits 5 when it collected no tests: not a failure of the suite.
   if (status !== 0 && status !== 5) failed = true;
 }
@@ -73,10 +86,21 @@ const status = run(process.execPath, [
   'tsx',
   '--test',
   '--test-reporter=spec',
+  '--test-reporter-destination=stdout',
+  '--test-reporter=tap',
+  `--test-reporter-destination=${join(reports, 'node.tap')}`,
   '--test-concurrency=1',
   ...extra,
   ...files.map((f) => relative(root, f)),
 ]);
 if (status !== 0) failed = true;
+const tap = existsSync(join(reports, 'node.tap')) ? readFileSync(join(reports, 'node.tap'), 'utf8') : '';
+const tapCount = (name) => Number(tap.match(new RegExp(`^# ${name} (\\d+)$`, 'm'))?.[1] ?? 0);
+totals.passed += tapCount('pass');
+totals.failed += tapCount('fail') + tapCount('cancelled');
+totals.skipped += tapCount('skipped') + tapCount('todo');
+rmSync(reports, { recursive: true, force: true });
 
+// Both tiers together, in the plain form any CI reads.
+console.log(`\n${totals.passed} passed, ${totals.failed} failed, ${totals.skipped} skipped`);
 process.exit(failed ? 1 : 0);
