@@ -15,7 +15,7 @@ from unclip_toolchain.clip_tokenizer import build_fast_tokenizer, tokenize_batch
 from unclip_toolchain.manifest import verify_pack
 
 PACK = Path(os.environ.get("EMOJI_PACK", ROOT / "models" / "emoji-tiny"))
-MAX_BYTES = 60 * 1024 * 1024
+MAX_BYTES = 60_000_000
 
 pytestmark = pytest.mark.skipif(not (PACK / "manifest.json").is_file(), reason="models/emoji-tiny not exported")
 

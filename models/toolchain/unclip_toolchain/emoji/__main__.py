@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=DEFAULT_PACK)
     p.add_argument("--prompts", type=int, default=200)
     p.add_argument("--sheet-prompts", type=int, default=64)
-    p = sub.add_parser("all", help="data -> train -> assemble -> export -> eval")
+    p = sub.add_parser("all", help="data -> train (budget split over stages) -> eval -> export")
     p.add_argument("--budget-minutes", type=float, default=180.0)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=DEFAULT_PACK)

@@ -9,20 +9,22 @@ from .attribution import LICENSE_ID
 from .dataset import INDEX_FILE
 from .models import sizes_to_json
 from .sources import DATA_DIR, RUN_DIR
-from .train import BATCH, LR, run_sizes
+from .pipeline import DEFAULTS
+from .train import LR, run_sizes, stage_summary
 
 
 def model_card(run_dir: Path = RUN_DIR, data_dir: Path = DATA_DIR, notes: str = "") -> str:
     ev = json.loads((run_dir / "eval.json").read_text()) if (run_dir / "eval.json").is_file() else None
+    if not notes and (run_dir / "CARD_NOTES.md").is_file():   # hand-written status notes of the run
+        notes = "\n" + (run_dir / "CARD_NOTES.md").read_text(encoding="utf-8")
     idx = json.loads((data_dir / INDEX_FILE).read_text(encoding="utf-8"))
     counts = idx["counts"]
     s = sizes_to_json(run_sizes(run_dir))
     per_style = ", ".join(f"{k} {v['images']}" for k, v in counts["per_style"].items())
     dups = ", ".join(f"{k} {v['duplicates']}" for k, v in counts["per_style"].items())
     train_rows = ""
-    if ev:
-        for stage, t in ev["training"].items():
-            train_rows += f"| {stage} | {t['steps']} | {t['batch']} | {t['minutes']} | {LR[stage]} |\n"
+    for stage, t in (ev["training"] if ev else stage_summary(run_dir)).items():
+        train_rows += f"| {stage} | {t['steps']} | {t['batch']} | {t['minutes']} | {LR[stage]} |\n"
     table = ev["table"] if ev else "_not evaluated yet_"
     extra = ""
     if ev:
@@ -89,13 +91,14 @@ Wall-clock minutes on a 2-core CPU shared with other jobs at `nice 19`, so the s
 {extra}
 Retrieval uses this model's own CLIP: a concept's score is its best cosine over its plain (white background)
 images; pipeline prompts are "a {{label}}, {{style}} style" for 200 non-flag concepts spread over the list, one seed,
-default steps (prior 25, decoder 25, super-res 7) and guidance (4, 8).
+the pack's default steps (prior {DEFAULTS['prior_steps']}, decoder {DEFAULTS['decoder_steps']}, super-res
+{DEFAULTS['super_res_steps']}) and guidance (prior {DEFAULTS['prior_guidance']}, decoder {DEFAULTS['decoder_guidance']}).
 {notes}
 ## Reproduce / resume
 
 ```
 cd models/toolchain
-../.venv/bin/python -m unclip_toolchain.emoji all --budget-minutes 180     # data -> train -> export -> eval
+../.venv/bin/python -m unclip_toolchain.emoji all --budget-minutes 180     # data -> train -> eval -> export
 # or stage by stage, resuming from models/work/emoji-run/ckpt/*.pt:
 ../.venv/bin/python -m unclip_toolchain.emoji train --plan decoder=30,sr=10
 ../.venv/bin/python -m unclip_toolchain.emoji eval && ../.venv/bin/python -m unclip_toolchain.emoji export

@@ -236,7 +236,8 @@ def contact_sheet(pipe, prompts, path: Path, seeds: int = 4, per_row: int = 4, c
         for s in range(seeds):
             arr = (images[n * seeds + s].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
             sheet.paste(Image.fromarray(arr), (x0 + s * cell, y0 + label_h))
-    sheet.save(path, optimize=True)
+    # 256-colour palette: keeps the sheet ~1 MB so the pack stays within its 60 MB budget
+    sheet.quantize(colors=256, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE).save(path, optimize=True)
 
 
 def format_table(res: dict) -> str:

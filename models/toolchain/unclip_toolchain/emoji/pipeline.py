@@ -119,7 +119,9 @@ def _default_card(run_dir: Path) -> str:
     card = run_dir / "MODEL_CARD.md"
     if card.is_file():
         return card.read_text(encoding="utf-8")
-    return f"---\nlicense: {LICENSE_ID}\n---\n\n# {PACK_TITLE}\n\nNot evaluated yet.\n"
+    from .card import model_card
+
+    return model_card(run_dir)
 
 
 def export_pack(run_dir: Path = RUN_DIR, out: Path | None = None, check: bool = True) -> dict:
