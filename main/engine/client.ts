@@ -69,46 +69,39 @@ export function createPortEngineClient(port: MessagePortLike): PortEngineClient 
     return { id, promise };
   }
 
+  /** A call that an AbortSignal can cancel: the worker is told, the promise rejects with AbortError at once. */
+  function cancellable<T>(
+    make: (id: number) => EngineRequest,
+    { signal, onProgress }: { signal?: AbortSignal; onProgress?: (e: ProgressEvent) => void },
+  ): Promise<T> {
+    if (signal?.aborted) return Promise.reject(engineError('AbortError', 'generation cancelled'));
+    const { id, promise } = call<T>(make, onProgress);
+    if (!signal) return promise;
+    const onAbort = (): void => {
+      const p = pending.get(id);
+      if (!p) return;
+      pending.delete(id);
+      port.post({ type: 'cancel', id } satisfies EngineRequest);
+      p.reject(engineError('AbortError', 'generation cancelled'));
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    return promise.finally(() => signal.removeEventListener('abort', onAbort));
+  }
+
   return {
     info: () => call<EngineInfo>((id) => ({ type: 'info', id })).promise,
 
-    generate(request: GenerateRequest, options = {}) {
-      const { signal, onProgress } = options;
-      if (signal?.aborted) return Promise.reject(engineError('AbortError', 'generation cancelled'));
-      const { id, promise } = call<GenerateResult>(
-        (i) => ({ type: 'generate', id: i, request, progress: Boolean(onProgress) }),
-        onProgress,
-      );
-      if (!signal) return promise;
-      const onAbort = (): void => {
-        const p = pending.get(id);
-        if (!p) return;
-        pending.delete(id);
-        port.post({ type: 'cancel', id } satisfies EngineRequest);
-        p.reject(engineError('AbortError', 'generation cancelled'));
-      };
-      signal.addEventListener('abort', onAbort, { once: true });
-      return promise.finally(() => signal.removeEventListener('abort', onAbort));
-    },
+    generate: (request: GenerateRequest, options = {}) =>
+      cancellable<GenerateResult>(
+        (i) => ({ type: 'generate', id: i, request, progress: Boolean(options.onProgress) }),
+        options,
+      ),
 
-    manipulate(request: ManipulationRequest, options = {}) {
-      const { signal, onProgress } = options;
-      if (signal?.aborted) return Promise.reject(engineError('AbortError', 'generation cancelled'));
-      const { id, promise } = call<ManipulationResult>(
-        (i) => ({ type: 'manipulate', id: i, request, progress: Boolean(onProgress) }),
-        onProgress,
-      );
-      if (!signal) return promise;
-      const onAbort = (): void => {
-        const p = pending.get(id);
-        if (!p) return;
-        pending.delete(id);
-        port.post({ type: 'cancel', id } satisfies EngineRequest);
-        p.reject(engineError('AbortError', 'generation cancelled'));
-      };
-      signal.addEventListener('abort', onAbort, { once: true });
-      return promise.finally(() => signal.removeEventListener('abort', onAbort));
-    },
+    manipulate: (request: ManipulationRequest, options = {}) =>
+      cancellable<ManipulationResult>(
+        (i) => ({ type: 'manipulate', id: i, request, progress: Boolean(options.onProgress) }),
+        options,
+      ),
 
     async close() {
       if (disposed) return;
