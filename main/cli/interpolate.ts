@@ -2,9 +2,9 @@
 // as PNGs, an animated GIF and a strip.
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { animatedGif, interpolate, stripPng, type NoiseMode } from '../engine/manipulations/index.ts';
+import { interpolate, type NoiseMode } from '../engine/manipulations/index.ts';
 import { num, UsageError } from './args.ts';
-import { COMMON_FLAGS, finish, loadSource, openSession, sha256, writeOut } from './invert.ts';
+import { COMMON_FLAGS, finish, loadSource, openSession, sha256, writeOut, writeSweep } from './invert.ts';
 
 export async function interpolateCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -37,25 +37,7 @@ export async function interpolateCommand(argv: string[]): Promise<number> {
       out.push({ t: r.ts[i], file, sha256: sha256(f.png) });
     }
     const size = r.frames[0]!.size;
-    const gif = await writeOut(
-      s,
-      dir,
-      `${stem}.gif`,
-      await animatedGif(
-        r.frames.map((f) => f.rgb),
-        size,
-        delay,
-      ),
-    );
-    const strip = await writeOut(
-      s,
-      dir,
-      `${stem}-strip.png`,
-      await stripPng(
-        r.frames.map((f) => f.rgb),
-        size,
-      ),
-    );
+    const { gif, strip } = await writeSweep(s, dir, stem, r.frames, delay);
     finish(
       s,
       {

@@ -8,11 +8,13 @@ import type { ParseArgsConfig } from 'node:util';
 import type { Backend } from '../engine/api.ts';
 import { Engine } from '../engine/engine.ts';
 import {
+  animatedGif,
   invert,
   isLatentPath,
   LATENT_SUFFIX,
   loadLatent,
   saveLatent,
+  stripPng,
   type BipartiteLatent,
   type CommonOptions,
   type Frame,
@@ -138,6 +140,22 @@ export async function writeOut(s: Session, dir: string, name: string, bytes: Uin
   const file = join(dir, name);
   await writeFile(file, bytes);
   return file;
+}
+
+/** A sweep's animation and strip (`<stem>.gif`, `<stem>-strip.png`); paths are null with --no-save. */
+export async function writeSweep(
+  s: Session,
+  dir: string,
+  stem: string,
+  frames: Frame[],
+  delay: number,
+): Promise<{ gif: string | null; strip: string | null }> {
+  const rgb = frames.map((f) => f.rgb);
+  const size = frames[0]!.size;
+  return {
+    gif: await writeOut(s, dir, `${stem}.gif`, await animatedGif(rgb, size, delay)),
+    strip: await writeOut(s, dir, `${stem}-strip.png`, await stripPng(rgb, size)),
+  };
 }
 
 export interface Source {

@@ -2,10 +2,10 @@
 // picture's z_i towards the text diff normalise(z_t(y) − z_t(y0)) (slerp by θ), decoded with its x_T.
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { animatedGif, stripPng, textDiff, thetaSweep } from '../engine/manipulations/index.ts';
+import { textDiff, thetaSweep } from '../engine/manipulations/index.ts';
 import { num, UsageError } from './args.ts';
 import { slug } from './generate.ts';
-import { COMMON_FLAGS, finish, latentJson, loadSource, openSession, sha256, writeOut } from './invert.ts';
+import { COMMON_FLAGS, finish, latentJson, loadSource, openSession, sha256, writeOut, writeSweep } from './invert.ts';
 
 export async function textdiffCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -61,29 +61,8 @@ export async function textdiffCommand(argv: string[]): Promise<number> {
       out.push({ theta: th, file, sha256: sha256(f.png) });
     }
     const size = r.frames[0]!.size;
-    let gif: string | null = null;
-    let strip: string | null = null;
-    if (r.frames.length > 1) {
-      gif = await writeOut(
-        s,
-        dir,
-        `${stem}.gif`,
-        await animatedGif(
-          r.frames.map((f) => f.rgb),
-          size,
-          delay,
-        ),
-      );
-      strip = await writeOut(
-        s,
-        dir,
-        `${stem}-strip.png`,
-        await stripPng(
-          r.frames.map((f) => f.rgb),
-          size,
-        ),
-      );
-    }
+    const { gif, strip } =
+      r.frames.length > 1 ? await writeSweep(s, dir, stem, r.frames, delay) : { gif: null, strip: null };
     finish(
       s,
       {
