@@ -32,6 +32,7 @@ export async function benchManipulations(o: ManipBenchOptions): Promise<number> 
     const second = join(REPO_ROOT, 'test', 'fixtures', 'manip-images', 'twemoji-1f355.png');
     const bytes = readFileSync(picture);
     const steps = MANIP_LIMITS.steps.default;
+    const refine = MANIP_LIMITS.refine.default;
     const time = async <T>(fn: () => Promise<T>): Promise<[number, T]> => {
       const t0 = performance.now();
       const v = await fn();
@@ -40,8 +41,8 @@ export async function benchManipulations(o: ManipBenchOptions): Promise<number> 
     // warm-up (image encoder arena, allocator)
     await invert(pack, bytes, { steps: 2 });
     const rows: Record<string, number[]> = {
-      'invert (encode + 50-step inversion + η=0 reconstruction)': [],
-      'inversion only (50 decoder calls)': [],
+      [`invert (encode + ${steps}-step inversion, ${refine} refinement + η=0 reconstruction)`]: [],
+      [`inversion only (${steps * (1 + refine)} decoder calls)`]: [],
       'vary: 1 variation, η=1': [],
       'interpolate: 1 frame (t=0.5)': [],
       'textdiff: 1 frame (θ=0.3)': [],
@@ -56,7 +57,7 @@ export async function benchManipulations(o: ManipBenchOptions): Promise<number> 
       const x0 = rgbToPlanes(squareRgb(await readPicture(bytes), D), D);
       const [text] = await encodeTexts(pack, ['']);
       const cond = await decoderCond(pack, inv.latent.zi, text!, text!, 1);
-      push(1, (await time(() => ddimInvert(pack, cond, x0, steps)))[0]);
+      push(1, (await time(() => ddimInvert(pack, cond, x0, steps, { refine })))[0]);
       push(2, (await time(() => vary(pack, inv.latent, { n: 1, eta: 1 })))[0]);
       // three frames, two of them the ends: report per-frame time
       push(3, (await time(() => interpolate(pack, inv.latent, b, { frames: 3 })))[0] / 3);

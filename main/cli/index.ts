@@ -12,10 +12,11 @@ export const USAGE = `usage: unclip <command> [options]
            [--out DIR] [--no-save] [--library DIR] [--json]
       writes one PNG per image (<prompt>-<seed>.png) into --out (default: current folder);
       --image FILE makes variations of a picture instead (the prompt may then be "")
-  invert   <picture> [--caption "<y>"] [--steps N] [--guidance G] [--seed S] [--no-sr] [--steps-sr N]
-           [--pack DIR] [--backend NAME] [--threads N] [--out DIR] [--no-save] [--library DIR] [--json]
+  invert   <picture> [--caption "<y>"] [--steps N] [--refine K] [--guidance G] [--seed S] [--no-sr]
+           [--steps-sr N] [--pack DIR] [--backend NAME] [--threads N] [--out DIR] [--no-save] [--library DIR] [--json]
       CLIP-encodes and DDIM-inverts a picture once: writes <name>.latent.safetensors (beside the picture
-      unless --out) and <name>-reconstruction.png, prints the reconstruction PSNR
+      unless --out) and <name>-reconstruction.png, prints the reconstruction PSNR; --refine K fixed-point
+      iterations per inversion step (default 1; 0 = plain DDIM inversion, faster, less exact)
   vary     <picture|latent> [--n N] [--eta E] [--fresh] [--seed S] [common options]
       variations around (z_i, x_T) with DDIM η (0 reproduces the picture, 1 default); --fresh: new noise
   interpolate <a> <b> [--frames N] [--noise slerp|a|b|random] [--delay MS] [common options]

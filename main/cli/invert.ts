@@ -13,6 +13,7 @@ import {
   isLatentPath,
   LATENT_SUFFIX,
   loadLatent,
+  MANIP_LIMITS,
   saveLatent,
   stripPng,
   type BipartiteLatent,
@@ -31,6 +32,7 @@ export const COMMON_FLAGS = {
   guidance: { type: 'string' },
   seed: { type: 'string' },
   'steps-sr': { type: 'string' },
+  refine: { type: 'string' },
   'no-sr': { type: 'boolean' },
   caption: { type: 'string' },
   out: { type: 'string' },
@@ -69,6 +71,7 @@ export async function openSession(values: CommonValues): Promise<Session> {
   const guidance = num('guidance', values.guidance);
   const seed = intFlag('seed', values.seed);
   const stepsSr = intFlag('steps-sr', values['steps-sr']);
+  const refine = intFlag('refine', values.refine);
   if (steps !== undefined && (steps < 2 || steps > 1000))
     throw new UsageError('--steps: must be an integer in [2, 1000]');
   if (guidance !== undefined && (guidance < 0 || guidance > 100))
@@ -77,7 +80,10 @@ export async function openSession(values: CommonValues): Promise<Session> {
     throw new UsageError('--seed: must be an integer in [0, 4294967295]');
   if (stepsSr !== undefined && (stepsSr < 2 || stepsSr > 1000))
     throw new UsageError('--steps-sr: must be an integer in [2, 1000]');
+  if (refine !== undefined && (refine < MANIP_LIMITS.refine.min || refine > MANIP_LIMITS.refine.max))
+    throw new UsageError(`--refine: must be an integer in [${MANIP_LIMITS.refine.min}, ${MANIP_LIMITS.refine.max}]`);
   if (steps !== undefined) options.steps = steps;
+  if (refine !== undefined) options.refine = refine;
   if (guidance !== undefined) options.guidance = guidance;
   if (seed !== undefined) options.seed = seed;
   if (stepsSr !== undefined) options.stepsSuperRes = stepsSr;

@@ -107,6 +107,8 @@ interface ManipulationCommon {
   superRes?: boolean;
   /** Caption of a picture being inverted ("" when unknown). */
   caption?: string;
+  /** Fixed-point refinements per step of a new inversion (default 1; 0 = plain DDIM inversion). */
+  refine?: number;
 }
 
 export type ManipulationRequest =

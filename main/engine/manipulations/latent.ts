@@ -21,6 +21,8 @@ export interface InversionSettings {
   steps: number;
   /** Decoder guidance scale used for ε during inversion (≤ 1: none). */
   guidance: number;
+  /** Fixed-point refinements per inversion step (absent in latents saved before it existed: 0). */
+  refine?: number;
 }
 
 export interface LatentMeta {

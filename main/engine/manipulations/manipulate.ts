@@ -13,6 +13,8 @@ import { cosine, normalisedDifference, norm, slerp } from './slerp.ts';
 
 export const MANIP_LIMITS = {
   steps: { min: 2, max: 1000, default: 50 },
+  /** Fixed-point refinements per inversion step: 1 lifts PSNR from ≈ 25–29 to ≈ 35–40 dB for one extra ε call. */
+  refine: { min: 0, max: 8, default: 1 },
   guidance: { min: 0, max: 100 },
   eta: { min: 0, max: 1 },
   frames: { min: 2, max: 64 },
@@ -39,6 +41,8 @@ export interface CommonOptions {
   stepsSuperRes?: number;
   /** Seed of the super-resolution noise (and of η > 0 / fresh noise). */
   seed?: number;
+  /** Fixed-point refinements of each inversion step, when a picture is inverted (0 = plain DDIM inversion). */
+  refine?: number;
   signal?: AbortSignal;
   onStep?: StepListener;
 }
@@ -61,6 +65,7 @@ const checkCommon = (o: CommonOptions): void => {
   if (o.guidance !== undefined) checkReal('guidance', o.guidance, MANIP_LIMITS.guidance.min, MANIP_LIMITS.guidance.max);
   if (o.stepsSuperRes !== undefined) checkInt('stepsSuperRes', o.stepsSuperRes, 2, 1000);
   if (o.seed !== undefined) checkInt('seed', o.seed, 0, 0xffffffff);
+  if (o.refine !== undefined) checkInt('refine', o.refine, MANIP_LIMITS.refine.min, MANIP_LIMITS.refine.max);
 };
 
 /** Caches the text conditioning of captions within one operation. */
@@ -122,8 +127,6 @@ export interface InvertOptions extends CommonOptions {
   caption?: string;
   /** File name, for errors and the latent's `source`. */
   name?: string;
-  /** Fixed-point refinements of each inversion step (0 = plain DDIM inversion). */
-  refine?: number;
 }
 
 export interface InvertResult {
@@ -140,6 +143,7 @@ export async function invert(pack: Pack, bytes: Uint8Array, o: InvertOptions = {
   const caption = o.caption ?? '';
   const steps = o.steps ?? MANIP_LIMITS.steps.default;
   const guidance = o.guidance ?? 1;
+  const refine = o.refine ?? MANIP_LIMITS.refine.default;
   const m = pack.manifest;
   const D = m.resolution.decoder;
   const img = await readPicture(bytes, name);
@@ -148,7 +152,7 @@ export async function invert(pack: Pack, bytes: Uint8Array, o: InvertOptions = {
   const texts = new Texts(pack, o.signal);
   const [text, uncond] = await Promise.all([texts.get(caption), texts.get('')]);
   const c = await decoderCond(pack, zi, text, uncond, guidance, o.signal);
-  const xT = await ddimInvert(pack, c, rgbToPlanes(source, D), steps, { ...o, refine: o.refine ?? 0 });
+  const xT = await ddimInvert(pack, c, rgbToPlanes(source, D), steps, { ...o, refine });
   const seed = o.seed ?? 0;
   const reconstruction = await render(pack, { zi, xT, text, uncond, steps, guidance, eta: 0, seed }, o);
   const latent: BipartiteLatent = {
@@ -156,7 +160,7 @@ export async function invert(pack: Pack, bytes: Uint8Array, o: InvertOptions = {
     xT,
     ...(caption ? { zt: text.embeds } : {}),
     caption,
-    inversion: { steps, guidance },
+    inversion: { steps, guidance, refine },
     psnr: psnr(source, toRgb8(reconstruction.decoder, 0, D)),
     decoderSize: D,
     embeddingDim: m.embedding_dim,

@@ -17,6 +17,7 @@ const common = {
   seed: z.number().int().min(0).max(0xffffffff).optional(),
   superRes: z.boolean().optional(),
   caption: z.string().max(10_000).optional(),
+  refine: z.number().int().min(MANIP_LIMITS.refine.min).max(MANIP_LIMITS.refine.max).optional(),
 };
 const frames = z.number().int().min(MANIP_LIMITS.frames.min).max(MANIP_LIMITS.frames.max);
 const theta = z.number().min(0).max(1);
@@ -84,6 +85,7 @@ export async function runManipulation(
     ...(r.guidance !== undefined ? { guidance: r.guidance } : {}),
     ...(r.seed !== undefined ? { seed: r.seed } : {}),
     ...(r.superRes !== undefined ? { superRes: r.superRes } : {}),
+    ...(r.refine !== undefined ? { refine: r.refine } : {}),
     ...(opts.signal ? { signal: opts.signal } : {}),
     ...(onStep ? { onStep } : {}),
   };

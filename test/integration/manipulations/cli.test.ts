@@ -113,6 +113,7 @@ test('bad input: one line on stderr, exit code 2', () => {
   );
   bad(['interpolate', latent, latent, '--frames', '65'], /--frames: must be an integer in \[2, 64\]/);
   bad(['vary', latent, '--eta', '2'], /--eta: must be a number in \[0, 1\]/);
+  bad(['invert', notes, '--refine', '-1'], /--refine: must be an integer in \[0, 8\]/);
   const foreign = decodeLatent(readFileSync(latent));
   foreign.pack = { name: 'some-other-pack', fingerprint: 'f'.repeat(64) };
   const foreignFile = join(work, 'foreign.latent.safetensors');

@@ -123,4 +123,8 @@ test('bad manipulation settings fail with one line naming the setting', async ()
   await assert.rejects(interpolate(pack, a.latent, b.latent, { frames: 1 }), /frames: must be an integer in \[2, 64\]/);
   await assert.rejects(vary(pack, a.latent, { eta: -0.1 }), /eta: must be a number in \[0, 1\]/);
   await assert.rejects(invert(pack, new Uint8Array(0), { name: 'empty.png' }), /empty.png: the file is empty/);
+  await assert.rejects(
+    invert(pack, new Uint8Array(8), { refine: 9 }),
+    /^InputError: refine: must be an integer in \[0, 8\] \(got 9\)$/,
+  );
 });
