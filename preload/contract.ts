@@ -68,6 +68,35 @@ export interface GenerateView {
 
 export type ProgressView = ProgressEvent & { jobId: string };
 
+/** The most of one About document that crosses to the UI (a hostile pack cannot flood it). */
+export const ABOUT_DOCUMENT_MAX_BYTES = 256 * 1024;
+
+export interface AboutDocument {
+  /** File name, e.g. `ATTRIBUTION.md`, `LICENSE-MIT.txt`, `THIRD_PARTY_NOTICES.md`. */
+  name: string;
+  /** Whether the file comes from the model pack's folder or ships with the app. */
+  source: 'pack' | 'app';
+  /** The file's text (UTF-8), at most ABOUT_DOCUMENT_MAX_BYTES of it. */
+  text: string;
+  /** True when the file was longer than ABOUT_DOCUMENT_MAX_BYTES and `text` is its beginning. */
+  truncated: boolean;
+}
+
+/** What the About box shows: the app, the pack the engine runs, and their attribution/licence texts. */
+export interface AboutView {
+  /** From the app's package.json. */
+  app: { name: string; version: string; license: string };
+  /** From the pack's manifest.json (null when the engine could not load a pack; see packError). */
+  pack: { name: string; title: string; license: string; attribution: string } | null;
+  /** Why `pack` is null. */
+  packError?: string;
+  /**
+   * The pack's ATTRIBUTION.md, NOTICE.md and LICENSE-*.txt (sorted), in that order, then the app's
+   * THIRD_PARTY_NOTICES.md and LICENSE. Files that are absent are left out.
+   */
+  documents: AboutDocument[];
+}
+
 // ---------------------------------------------------------------------------------------------
 // The operation table
 
@@ -85,6 +114,7 @@ export const operations = {
   'engine.info': operation<EngineInfo>()(z.strictObject({})),
   generate: operation<GenerateView>()(generateArgsSchema),
   'generate.cancel': operation<{ cancelled: boolean }>()(z.strictObject({ jobId: jobIdSchema })),
+  about: operation<AboutView>()(z.strictObject({})),
 } as const;
 
 declare const payloadBrand: unique symbol;

@@ -77,7 +77,7 @@ if (!app.requestSingleInstanceLock()) {
     hardenSessions(dev);
     serveRenderer(join(mainDir, '..', 'renderer'));
     const engine = createUtilityEngine({ modulePath: join(mainDir, 'engine-process.js'), args: engineArgs });
-    service = createStudioService({ engine, libraryDir });
+    service = createStudioService({ engine, libraryDir, appDir: app.getAppPath() });
     registerIpc(service, dev);
     forwardEvents(service, () => BrowserWindow.getAllWindows());
     openWindow();

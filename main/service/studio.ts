@@ -2,7 +2,7 @@
 // the CLI call these; none of them holds logic of its own. Arguments arrive already validated
 // against preload/contract.ts (the transports call parseArgs); results are plain data.
 
-import type { EngineClient, GenerateResult } from '../engine/api.ts';
+import type { EngineClient, GenerateResult, PackInfo } from '../engine/api.ts';
 import {
   StudioError,
   type GenerateView,
@@ -11,6 +11,7 @@ import {
   type Result,
   type StudioEvent,
 } from '../../preload/contract.ts';
+import { aboutView, REPOSITORY_APP_DIR } from './about.ts';
 
 export type Handlers = { [K in OperationName]: (args: ParsedArgs<K>) => Promise<Result<K>> };
 
@@ -28,6 +29,11 @@ export interface StudioServiceOptions {
   engine: EngineClient;
   /** Where the gallery lives (used by the library operations). */
   libraryDir?: string;
+  /**
+   * The app's folder, holding package.json, LICENSE and THIRD_PARTY_NOTICES.md (the About box).
+   * Default: the repository root; the desktop app passes app.getAppPath().
+   */
+  appDir?: string;
 }
 
 function toView(jobId: string, result: GenerateResult): GenerateView {
@@ -43,7 +49,7 @@ function toView(jobId: string, result: GenerateResult): GenerateView {
   };
 }
 
-export function createStudioService({ engine }: StudioServiceOptions): StudioService {
+export function createStudioService({ engine, appDir = REPOSITORY_APP_DIR }: StudioServiceOptions): StudioService {
   const listeners = new Set<(event: StudioEvent) => void>();
   const jobs = new Map<string, AbortController>();
 
@@ -102,6 +108,18 @@ export function createStudioService({ engine }: StudioServiceOptions): StudioSer
       if (!controller) return { cancelled: false };
       controller.abort();
       return { cancelled: true };
+    },
+
+    // The engine knows which pack it loaded (and where); the app's part still shows without one.
+    async about() {
+      let pack: PackInfo | null = null;
+      let packError: string | undefined;
+      try {
+        pack = (await engine.info()).pack;
+      } catch (err) {
+        packError = engineError(err).message;
+      }
+      return aboutView({ appDir, pack, packError });
     },
   };
 

@@ -162,4 +162,29 @@ describe('studio E2E (web mode, headless Chromium)', { skip }, () => {
     assert.deepEqual(problems, []);
     await page.close();
   });
+
+  it('opens the About box with the pack’s name and notices, and closes it', { timeout: 60_000 }, async () => {
+    assert.ok(browser);
+    const page = await browser.newPage({ viewport: { width: 1280, height: 860 } });
+    const problems: string[] = [];
+    page.on('pageerror', (err) => problems.push(`pageerror: ${err.message}`));
+    await page.goto(url);
+
+    const about = page.getByRole('dialog', { name: 'About unCLIP Studio' });
+    await page.getByRole('button', { name: 'About' }).click();
+    await about.getByText('tiny-reference', { exact: true }).waitFor({ timeout: 30_000 });
+    // The tiny pack ships NOTICE.md; the app's own notices follow.
+    await about.getByRole('heading', { name: 'NOTICE.md' }).waitFor();
+    assert.match(await about.getByRole('article', { name: 'NOTICE.md' }).locator('pre').innerText(), /^# Notices/);
+    assert.ok(await about.getByRole('heading', { name: 'THIRD_PARTY_NOTICES.md' }).isVisible());
+
+    await page.keyboard.press('Escape');
+    await about.waitFor({ state: 'hidden' });
+
+    await page.getByRole('button', { name: 'About' }).click();
+    await about.getByRole('button', { name: 'Close' }).click();
+    await about.waitFor({ state: 'hidden' });
+    assert.deepEqual(problems, []);
+    await page.close();
+  });
 });

@@ -52,10 +52,12 @@ describe('contract: argument validation', () => {
     assert.match(invalid('generate', { prompt: 'x' }).message, /jobId: .*\(got nothing\)/);
     assert.match(invalid('engine.info', { verbose: true }).message, /^engine\.info: Unrecognized key/);
     assert.match(invalid('generate.cancel', {}).message, /^generate\.cancel: jobId/);
+    assert.match(invalid('about', { pack: '/etc' }).message, /^about: Unrecognized key.*pack/);
   });
 
   it('treats a missing argument as an empty object', () => {
     assert.deepEqual(parseArgs('engine.info', undefined), {});
+    assert.deepEqual(parseArgs('about', undefined), {});
   });
 });
 
@@ -63,6 +65,8 @@ describe('contract: names', () => {
   it('maps operations and events to the bridge function names', () => {
     assert.equal(methodName('engine.info'), 'engineInfo');
     assert.equal(methodName('generate.cancel'), 'generateCancel');
+    assert.equal(methodName('about'), 'about');
+    assert.ok(operationNames.includes('about'));
     assert.equal(listenerName('progress'), 'onProgress');
     assert.ok(isOperationName('generate'));
     assert.ok(!isOperationName('toString'), 'prototype keys are not operations');
@@ -74,10 +78,12 @@ describe('contract: names', () => {
       engineInfo: async () => ({ ok: false, error: { code: 'engine', message: 'engine: no pack' } }),
       generate: async () => ({ ok: true, value: { jobId: 'j' } }),
       generateCancel: async () => ({ ok: true, value: { cancelled: true } }),
+      about: async () => ({ ok: true, value: { app: { name: 'unCLIP Studio' } } }),
       onProgress: () => () => undefined,
     } as unknown as StudioBridge;
     const api = apiFromBridge(bridge);
     assert.deepEqual(await api.generateCancel({ jobId: 'j' }), { cancelled: true });
+    assert.equal((await api.about()).app.name, 'unCLIP Studio');
     await assert.rejects(api.engineInfo(), (err: unknown) => {
       assert.ok(err instanceof StudioError);
       assert.equal(err.code, 'engine');
