@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { packsIn, resolvePackDir } from '../../../main/app/packs.ts';
+import { defaultPackDir, REPO_ROOT } from '../../../main/engine/packs.ts';
 
 describe('desktop app: which pack the engine loads', () => {
   const models = mkdtempSync(join(tmpdir(), 'studio-models-'));
@@ -33,5 +34,20 @@ describe('desktop app: which pack the engine loads', () => {
       resolvePackDir({ modelsDir: join(models, 'none'), devFallback: null, flag: undefined, env: undefined }),
       undefined,
     );
+  });
+});
+
+describe('engine and CLI: the default pack', () => {
+  it('is the embedded emoji pack (models/emoji-tiny) unless $UNCLIP_PACK names another', () => {
+    const saved = process.env.UNCLIP_PACK;
+    try {
+      delete process.env.UNCLIP_PACK;
+      assert.equal(defaultPackDir(), join(REPO_ROOT, 'models', 'emoji-tiny'));
+      process.env.UNCLIP_PACK = 'some/pack';
+      assert.equal(defaultPackDir(), resolve('some/pack'));
+    } finally {
+      if (saved === undefined) delete process.env.UNCLIP_PACK;
+      else process.env.UNCLIP_PACK = saved;
+    }
   });
 });

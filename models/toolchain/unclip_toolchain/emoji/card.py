@@ -83,7 +83,7 @@ AdamW (betas 0.9/0.99, weight decay 0.01), warm-up 50 steps, gradient clipping 1
 | stage | steps | batch | minutes | lr |
 |---|---|---|---|---|
 {train_rows}
-Wall-clock minutes on a 2-core CPU shared with other jobs at `nice 19`, so the steps per minute varied a lot.
+Wall-clock minutes of training on a 2-core CPU, no GPU (the notes below say what else shared the machine).
 
 ## Evaluation (`python -m unclip_toolchain.emoji eval`, diffusers UnCLIPPipeline in PyTorch)
 
