@@ -28,7 +28,7 @@ test('invert → latent + reconstruction; vary/textdiff/interpolate accept the l
   assert.equal(j.latent, latent);
   assert.ok(existsSync(latent));
   assert.equal(typeof j.psnr, 'number');
-  assert.deepEqual(j.inversion, { steps: 4, guidance: 1 });
+  assert.deepEqual(j.inversion, { steps: 4, guidance: 1, refine: 1 });
   const recon = j.reconstruction;
   assert.equal(recon.file, join(out, 'noto-1f34e-reconstruction.png'));
   const meta = await sharp(recon.file).metadata();
@@ -113,7 +113,7 @@ test('bad input: one line on stderr, exit code 2', () => {
   );
   bad(['interpolate', latent, latent, '--frames', '65'], /--frames: must be an integer in \[2, 64\]/);
   bad(['vary', latent, '--eta', '2'], /--eta: must be a number in \[0, 1\]/);
-  bad(['invert', notes, '--refine', '-1'], /--refine: must be an integer in \[0, 8\]/);
+  bad(['invert', notes, '--refine', '9'], /--refine: must be an integer in \[0, 8\]/);
   const foreign = decodeLatent(readFileSync(latent));
   foreign.pack = { name: 'some-other-pack', fingerprint: 'f'.repeat(64) };
   const foreignFile = join(work, 'foreign.latent.safetensors');
