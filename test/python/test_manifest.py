@@ -28,7 +28,7 @@ def test_committed_tiny_pack_verifies():
     assert m["name"] == "tiny-reference"
     assert set(m["components"]) == {"text_encoder", "image_encoder", "prior", "text_proj", "decoder",
                                     "super_res_first", "super_res_last"}
-    assert m["embedding_dim"] == 32 and m["resolution"] == {"decoder": 32, "output": 64}
+    assert m["embedding_dim"] == 16 and m["resolution"] == {"decoder": 32, "output": 64}
     assert all(c["flops"] > 0 for c in m["components"].values())
     assert m["prior_stats"]["clip_std"] != [0.0] * 32  # tiny prior must matter
 
@@ -56,10 +56,10 @@ BROKEN = [
     ("schema_version missing", _delete(["schema_version"]), "schema_version is None"),
     ("missing component", _delete(["components", "decoder"]), "'decoder' is a required property"),
     ("bad dtype", _set(["components", "prior", "inputs", 0, "dtype"], "float64"), "float64"),
-    ("fixed batch", _set(["components", "prior", "inputs", 0, "shape"], [1, 32]), 'first axis must be "batch"'),
+    ("fixed batch", _set(["components", "prior", "inputs", 0, "shape"], [1, 16]), 'first axis must be "batch"'),
     ("renamed input", _set(["components", "decoder", "inputs", 0, "name"], "x"), "the contract says"),
-    ("wrong width", _set(["components", "prior", "inputs", 0, "shape"], ["batch", 31]), "expected ['batch', 32]"),
-    ("short clip_std", lambda m: m["prior_stats"]["clip_std"].pop(), "clip_std has 31 entries"),
+    ("wrong width", _set(["components", "prior", "inputs", 0, "shape"], ["batch", 15]), "expected ['batch', 16]"),
+    ("short clip_std", lambda m: m["prior_stats"]["clip_std"].pop(), "clip_std has 15 entries"),
     ("bad name", _set(["name"], "Tiny Pack"), "does not match"),
     ("bad sha", _set(["files", "prior.onnx"], "xyz"), "does not match"),
     ("half super-res", _delete(["components", "super_res_last"]), "super_res_last"),

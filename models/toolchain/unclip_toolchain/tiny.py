@@ -317,7 +317,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out-fixture", required=True, type=Path)
     p.add_argument("--from-fixture", type=Path, help="rebuild with the arguments recorded in this fixture.json")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--width", type=int, default=32, help="CLIP width = embedding dim (diffusers tests: 32)")
+    p.add_argument("--width", type=int, default=16,
+                   help="CLIP width = embedding dim (diffusers tests: 32; 16 keeps the 49408-token embedding table < 5 MB)")
     p.add_argument("--layers", type=int, default=5, help="CLIP text/vision encoder layers (diffusers tests: 5)")
     p.add_argument("--prior-layers", type=int, default=1, help="prior transformer layers (diffusers tests: 1)")
     p.add_argument("--prompts", nargs="+", default=DEFAULT_PROMPTS)

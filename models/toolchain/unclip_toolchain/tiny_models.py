@@ -26,7 +26,7 @@ def _import_unclip():
             UnCLIPImageVariationPipeline, UnCLIPTextProjModel)
 
 
-def build_tiny_components(seed: int = 0, width: int = 32, layers: int = 5, prior_layers: int = 1) -> dict:
+def build_tiny_components(seed: int = 0, width: int = 16, layers: int = 5, prior_layers: int = 1) -> dict:
     """All components of both pipelines (text-to-image and image variation), deterministic in `seed`."""
     from transformers import (CLIPImageProcessorPil, CLIPTextConfig, CLIPTextModelWithProjection, CLIPVisionConfig,
                               CLIPVisionModelWithProjection)

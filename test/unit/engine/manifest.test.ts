@@ -60,7 +60,7 @@ test('invalid manifests are refused with the field named (mirrors models/pack.sc
   );
   assert.match(
     problem((m) => m.prior_stats.clip_std.pop()),
-    /^prior_stats\.clip_std: must have embedding_dim = 32 values/,
+    /^prior_stats\.clip_std: must have embedding_dim = 16 values/,
   );
   assert.match(
     problem((m) => (m.defaults.decoder_steps = 1)),
