@@ -87,7 +87,7 @@ def test_text_proj_uncond_mask_selects_learned_embedding(loaded):
 
     tp = loaded.text_proj
     g = torch.Generator().manual_seed(0)
-    E, H = 32, 32
+    E = H = tp.config.clip_embeddings_dim  # the tiny pack: CLIP width = text hidden size
     img = torch.randn(2, E, generator=g)
     prompt = torch.randn(4, E, generator=g)
     hid = torch.randn(4, 77, H, generator=g)

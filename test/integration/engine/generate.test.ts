@@ -30,8 +30,8 @@ test('same seed and settings give byte-identical PNGs; image i is reproducible a
   // the PNG really is a 64×64 RGB picture
   const px = await decodeImage(a.images[0]!.png);
   assert.deepEqual([px.width, px.height], [64, 64]);
-  assert.equal(a.textEmbedding.length, 32);
-  assert.equal(a.images[0]!.imageEmbedding.length, 32);
+  assert.equal(a.textEmbedding.length, 16);
+  assert.equal(a.images[0]!.imageEmbedding.length, 16);
 });
 
 test('progress: per-step events for every stage, elapsed grows, ETA reaches 0; previews are PNGs', async () => {
