@@ -7,7 +7,6 @@ import type { AboutDocument, AboutView, StudioApi } from '../../preload/contract
 export class AboutState {
   view = $state.raw<AboutView | null>(null);
   error = $state<string | null>(null);
-  loading = $state(false);
 
   packDocuments = $derived<AboutDocument[]>(this.view?.documents.filter((d) => d.source === 'pack') ?? []);
   appDocuments = $derived<AboutDocument[]>(this.view?.documents.filter((d) => d.source === 'app') ?? []);
@@ -19,14 +18,11 @@ export class AboutState {
   }
 
   load = async (): Promise<void> => {
-    this.loading = true;
     this.error = null;
     try {
       this.view = await this.#api.about();
     } catch (err) {
       this.error = err instanceof Error ? err.message : String(err);
-    } finally {
-      this.loading = false;
     }
   };
 }

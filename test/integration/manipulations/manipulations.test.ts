@@ -16,6 +16,7 @@ import {
   saveLatent,
   textDiff,
   vary,
+  type Frame,
   type InvertResult,
 } from '../../../main/engine/manipulations/index.ts';
 import { Pack } from '../../../main/engine/pack.ts';
@@ -26,12 +27,15 @@ const STEPS = 6;
 let pack: Pack;
 let a: InvertResult;
 let b: InvertResult;
+/** Three η = 1 variations of `a` (seeds 7–9), shared by the two variation tests. */
+let etaOne: Frame[];
 const same = (x: Float32Array, y: Float32Array): boolean => Buffer.from(x.buffer).equals(Buffer.from(y.buffer));
 
 before(async () => {
   pack = await Pack.load(defaultPackDir(), { threads: 2 });
   a = await invert(pack, readFileSync(join(IMAGES, 'noto-1f600.png')), { steps: STEPS, name: 'noto-1f600.png' });
   b = await invert(pack, readFileSync(join(IMAGES, 'drawing-house.png')), { steps: STEPS, caption: 'a house' });
+  etaOne = await vary(pack, a.latent, { n: 3, eta: 1, seed: 7 });
 });
 after(async () => pack.release());
 
@@ -70,7 +74,7 @@ test('identity settings reproduce the reconstruction bit for bit: variation η =
 });
 
 test('variations at η = 1 differ in pixels and are reproducible per seed; fresh noise differs', async () => {
-  const vs = await vary(pack, a.latent, { n: 3, eta: 1, seed: 7 });
+  const vs = etaOne;
   assert.deepEqual(
     vs.map((v) => v.seed),
     [7, 8, 9],
@@ -89,16 +93,8 @@ test(
   'variations at η = 1 keep CLIP cosine ≥ 0.8 to the source',
   { todo: 'not met by the emoji-tiny pack yet (issue #6)' },
   async (t) => {
-    const vs = await vary(pack, a.latent, { n: 3, eta: 1, seed: 7 });
-    assert.deepEqual(
-      vs.map((v) => v.seed),
-      [7, 8, 9],
-    );
     const cosines: number[] = [];
-    for (const v of vs) {
-      assert.ok(!same(v.decoder, a.reconstruction.decoder));
-      cosines.push(await clipCosine(pack, v, a.latent.zi));
-    }
+    for (const v of etaOne) cosines.push(await clipCosine(pack, v, a.latent.zi));
     // for scale: the cosine between two unrelated pictures' embeddings on this pack
     const unrelated = cosine(a.latent.zi, b.latent.zi);
     t.diagnostic(
