@@ -1,7 +1,8 @@
-"""Training shortcuts of the emoji unCLIP that must be exact: short text sequences instead of 77 tokens."""
+"""Training pieces of the emoji unCLIP that must be exact: short text sequences instead of 77 tokens, loss weights."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from unclip_toolchain.emoji.models import Sizes, build_clip, build_prior, prior_forward
@@ -41,3 +42,47 @@ def test_text_encoder_prefix_is_independent_of_padding_length():
         a, b = text(input_ids=ids), text(input_ids=ids77)
     assert torch.allclose(a.text_embeds, b.text_embeds, atol=1e-5)
     assert torch.allclose(a.last_hidden_state, b.last_hidden_state[:, :8], atol=1e-5)
+
+
+def test_min_snr_weight_keeps_noisy_steps_and_damps_clean_ones():
+    from unclip_toolchain.emoji.diffusion import Schedule
+
+    sch = Schedule()
+    w = sch.min_snr_weight(torch.arange(1000), gamma=5.0)
+    assert w.shape == (1000,) and float(w.max()) <= 1.0 + 1e-6
+    assert float(w[999]) == pytest.approx(1.0) and float(w[500]) == pytest.approx(1.0)  # SNR < 5 there
+    assert float(w[0]) < 1e-3 and bool((w[1:] >= w[:-1]).all())  # monotone: cleaner steps weigh less
+
+
+def test_hybrid_loss_weight_scales_the_eps_term_per_sample():
+    from unclip_toolchain.emoji.diffusion import Schedule
+
+    sch = Schedule()
+    g = torch.Generator().manual_seed(0)
+    x0, noise, out = (torch.rand(4, 3, 8, 8, generator=g) * 2 - 1, torch.randn(4, 3, 8, 8, generator=g),
+                      torch.randn(4, 6, 8, 8, generator=g).clamp(-1, 1))
+    t = torch.tensor([0, 10, 500, 999])
+    xt = sch.q_sample(x0, t, noise)
+    mse, vb = sch.hybrid_loss(out, x0, xt, t, noise)
+    mse1, vb1 = sch.hybrid_loss(out, x0, xt, t, noise, torch.ones(4))
+    assert float(mse1) == pytest.approx(float(mse)) and float(vb1) == float(vb)
+    only_last, _ = sch.hybrid_loss(out, x0, xt, t, noise, torch.tensor([0.0, 0.0, 0.0, 4.0]))
+    assert float(only_last) == pytest.approx(float((out[3, :3] - noise[3]).pow(2).mean()), rel=1e-5)
+
+
+def test_first_step_garbage_targets_recover_the_true_x0():
+    from unclip_toolchain.emoji.diffusion import Schedule
+
+    sch = Schedule()
+    g = torch.Generator().manual_seed(1)
+    x0, noise = torch.rand(6, 3, 8, 8, generator=g) * 2 - 1, torch.randn(6, 3, 8, 8, generator=g)
+    t = torch.tensor([0, 300, 699, 700, 850, 999])
+    xt, target = sch.q_sample_first_step_garbage(x0, t, noise, t_min=700, p=0.0)
+    assert torch.equal(xt, sch.q_sample(x0, t, noise)) and torch.equal(target, noise)
+    torch.manual_seed(0)
+    xt, target = sch.q_sample_first_step_garbage(x0, t, noise, t_min=700, p=1.0)
+    assert torch.equal(xt[:3], sch.q_sample(x0[:3], t[:3], noise[:3]))     # below t_min: untouched
+    assert not torch.equal(xt[3:], sch.q_sample(x0[3:], t[3:], noise[3:]))
+    a = sch.ac[t].float().view(-1, 1, 1, 1)
+    x0_hat = (xt - (1 - a).sqrt() * target) / a.sqrt()                     # the sampler's x0 estimate
+    assert torch.allclose(x0_hat[:5], x0[:5], atol=1e-4)                   # t = 999 divides by 5e-5: skip

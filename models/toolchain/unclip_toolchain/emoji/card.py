@@ -74,10 +74,17 @@ CLIP: symmetric contrastive loss (soft targets when a concept occurs twice in a 
 Prior: MSE on z_i (x0 prediction) with the caption dropped 10 % of the time (classifier-free guidance).
 Decoder: "hybrid" loss of improved DDPM: eps MSE + variational-bound term for the learned-range variance channels
 (eps detached inside the bound, t = 0 left out), z_i replaced by text_proj's learned CFG embedding 10 % and the
-caption dropped 50 % of the time; targets are compositions downsampled to 32x32.
-Super-resolution: eps MSE on 64x64 targets, conditioned on the 32x32 downsample blurred (Gaussian, sigma up to 1)
-and noised (std up to 0.04), upsampled bicubically with antialiasing exactly like the pipeline. super_res_last
-starts from super_res_first and is fine-tuned on t < 50 only (it runs on the final step).
+caption dropped 50 % of the time; targets are compositions downsampled to 32x32. The eps MSE is weighted per
+sample by min(SNR, 5) / SNR (min-SNR-5, Hang et al. 2023) so the noisy steps that set colours and layout are not
+drowned out by the nearly clean ones. Half of the samples with t >= 700 see "first-step garbage": DDPM sampling's
+first step (t = 999, alpha_bar ~ 2e-9) turns any eps error into an x0 estimate clipped to a random +-1 pattern,
+which becomes the whole signal of the next x_t; trained only on clean q(x_t | x0), the networks took it for the
+image (grey and purple casts). There x_t's signal is (1 - m) x0 + m g (g random signs, m ~ U(0, 1)) and the eps
+target is the one whose x0 estimate is the true x0. Sampling is diffusers' unchanged.
+Super-resolution: eps MSE (min-SNR-5 and first-step garbage as the decoder's) on 64x64 targets, conditioned on
+the 32x32 downsample blurred (Gaussian, sigma up to 1) and noised (std up to 0.04), upsampled bicubically with
+antialiasing exactly like the pipeline. super_res_last starts from super_res_first and is fine-tuned on t < 50
+only (it runs on the final step), unweighted.
 AdamW (betas 0.9/0.99, weight decay 0.01), warm-up 50 steps, gradient clipping 1.0.
 
 | stage | steps | batch | minutes | lr |

@@ -29,15 +29,45 @@ class Schedule:
     def _g(self, arr: torch.Tensor, t: torch.Tensor, ndim: int) -> torch.Tensor:
         return arr[t].float().view(-1, *([1] * (ndim - 1)))
 
+    def min_snr_weight(self, t: torch.Tensor, gamma: float) -> torch.Tensor:
+        """Min-SNR-gamma loss weight for eps prediction (Hang et al. 2023), min(SNR_t, gamma) / SNR_t per sample.
+
+        Uniform eps-MSE is dominated by the low-noise steps, where eps is hardest to see; the high-noise steps
+        that fix an image's colours and layout get little of the gradient, and with few sampling steps their
+        small eps errors become large x0 errors (a tinted background, a colour cast after super-resolution).
+        """
+        snr = self.ac / (1 - self.ac)
+        return (snr.clamp(max=gamma) / snr)[t].float()
+
+    def q_sample_first_step_garbage(self, x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor, t_min: int,
+                                    p: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """(x_t, eps target) where, for a share p of the samples with t >= t_min, part of x_t's signal is replaced
+        by what DDPM sampling actually feeds the network after its first step.
+
+        At t = 999 (alpha_bar ~ 2e-9) any eps error becomes an x0 estimate of +-1e3, clipped to a random +-1
+        pattern, and the step to the next timestep makes that pattern the whole "signal" of x_t. A network trained
+        only on q(x_t | x0) takes it for the image (a grey or purple cast). Here the signal is
+        (1 - m) x0 + m g, g = random signs, m ~ U(0, 1), and the target eps is the one whose x0 estimate is the true
+        x0, so the network learns to take the colours from its conditioning. Sampling itself is unchanged.
+        """
+        a = self._g(self.ac, t, x0.ndim)
+        pick = (t >= t_min) & (torch.rand(len(t)) < p)
+        m = (torch.rand(len(t)) * pick).view(-1, *([1] * (x0.ndim - 1)))
+        g = torch.randint(0, 2, x0.shape, dtype=x0.dtype) * 2 - 1
+        xt = a.sqrt() * ((1 - m) * x0 + m * g) + (1 - a).sqrt() * noise
+        return xt, noise + (a / (1 - a)).sqrt() * m * (g - x0)   # = (x_t - sqrt(a) x0) / sqrt(1 - a)
+
     def q_sample(self, x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
         a = self._g(self.ac, t, x0.ndim)
         return a.sqrt() * x0 + (1 - a).sqrt() * noise
 
     def hybrid_loss(self, out6: torch.Tensor, x0: torch.Tensor, xt: torch.Tensor, t: torch.Tensor,
-                    noise: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(eps MSE, variational-bound term in bits/dim) for a 6-channel eps + learned-range output."""
+                    noise: torch.Tensor, weight: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(eps MSE, variational-bound term in bits/dim) for a 6-channel eps + learned-range output; `weight`
+        (per sample) weights the eps MSE only."""
         eps, v = out6[:, :3], out6[:, 3:]
-        mse = (eps - noise).pow(2).mean()
+        mse = (eps - noise).pow(2).mean(dim=list(range(1, out6.ndim)))
+        mse = (mse * weight).mean() if weight is not None else mse.mean()
         nd = x0.ndim
         a = self._g(self.ac, t, nd)
         x0_pred = (xt - (1 - a).sqrt() * eps.detach()) / a.sqrt()

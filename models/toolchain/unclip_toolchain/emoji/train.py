@@ -33,6 +33,12 @@ BATCH = {"clip": 128, "prior": 128, "decoder": 48, "sr": 32, "sr_last": 32}
 LR = {"clip": 1e-3, "prior": 3e-4, "decoder": 3e-4, "sr": 3e-4, "sr_last": 1e-4}
 WARMUP = 50
 SR_LAST_MAX_T = 50
+# Min-SNR-gamma weighting of the eps loss for the decoder and super_res_first (see Schedule.min_snr_weight).
+# Introduced after the first runs (decoder from step 2,588, sr from step 844): their samples had colour casts.
+MIN_SNR_GAMMA = 5.0
+# Decoder and super_res_first: half of the t >= 700 samples are trained on first-step garbage (see
+# Schedule.q_sample_first_step_garbage). Introduced with the min-SNR weighting, for the same colour casts.
+FIRST_STEP_GARBAGE = (700, 0.5)
 
 
 def log(run_dir: Path, msg: str, **fields) -> None:
@@ -295,10 +301,9 @@ class DecoderStage(DownstreamStage):
         x0 = F.interpolate(imgs * 2 - 1, size=self.sizes.decoder_size, mode="bilinear", antialias=True,
                            align_corners=False)
         t = torch.randint(0, self.sch.T, (len(z),))
-        noise = torch.randn_like(x0)
-        xt = self.sch.q_sample(x0, t, noise)
+        xt, noise = self.sch.q_sample_first_step_garbage(x0, t, torch.randn_like(x0), *FIRST_STEP_GARBAGE)
         out = self.modules["decoder"](xt, t, encoder_hidden_states=enc, class_labels=add, attention_mask=mask).sample
-        mse, vb = self.sch.hybrid_loss(out, x0, xt, t, noise)
+        mse, vb = self.sch.hybrid_loss(out, x0, xt, t, noise, self.sch.min_snr_weight(t, MIN_SNR_GAMMA))
         return mse + vb, {"mse": mse.item(), "vb": vb.item()}
 
 
@@ -333,10 +338,17 @@ class SuperResStage(Stage):
         up = F.interpolate(degrade(low), size=self.sizes.sr_size, mode="bicubic", antialias=True, align_corners=False)
         t = torch.randint(0, self.max_t or self.sch.T, (len(y),))
         noise = torch.randn_like(y)
-        xt = self.sch.q_sample(y, t, noise)
+        if self.max_t is None:
+            xt, noise = self.sch.q_sample_first_step_garbage(y, t, noise, *FIRST_STEP_GARBAGE)
+        else:
+            xt = self.sch.q_sample(y, t, noise)
         out = self.modules["sr"](torch.cat([xt, up], 1), t).sample
-        loss = F.mse_loss(out, noise)
-        return loss, {"loss": loss.item()}
+        per = (out - noise).pow(2).mean(dim=(1, 2, 3))
+        if self.max_t is None:  # sr_last sees only t < 50, where the weighting would only rescale
+            loss = (per * self.sch.min_snr_weight(t, MIN_SNR_GAMMA)).mean()
+        else:
+            loss = per.mean()
+        return loss, {"loss": loss.item(), "mse": per.mean().item()}
 
 
 class SuperResLastStage(SuperResStage):
