@@ -30,7 +30,7 @@ def test_committed_tiny_pack_verifies():
                                     "super_res_first", "super_res_last"}
     assert m["embedding_dim"] == 16 and m["resolution"] == {"decoder": 32, "output": 64}
     assert all(c["flops"] > 0 for c in m["components"].values())
-    assert m["prior_stats"]["clip_std"] != [0.0] * 32  # tiny prior must matter
+    assert any(v != 0.0 for v in m["prior_stats"]["clip_std"])  # tiny prior must matter
 
 
 def _set(path, value):

@@ -338,16 +338,15 @@ class SuperResStage(Stage):
         up = F.interpolate(degrade(low), size=self.sizes.sr_size, mode="bicubic", antialias=True, align_corners=False)
         t = torch.randint(0, self.max_t or self.sch.T, (len(y),))
         noise = torch.randn_like(y)
-        if self.max_t is None:
+        weight = None
+        if self.max_t is None:  # sr_last sees only t < 50: no first-step garbage there, and weighting only rescales
             xt, noise = self.sch.q_sample_first_step_garbage(y, t, noise, *FIRST_STEP_GARBAGE)
+            weight = self.sch.min_snr_weight(t, MIN_SNR_GAMMA)
         else:
             xt = self.sch.q_sample(y, t, noise)
         out = self.modules["sr"](torch.cat([xt, up], 1), t).sample
         per = (out - noise).pow(2).mean(dim=(1, 2, 3))
-        if self.max_t is None:  # sr_last sees only t < 50, where the weighting would only rescale
-            loss = (per * self.sch.min_snr_weight(t, MIN_SNR_GAMMA)).mean()
-        else:
-            loss = per.mean()
+        loss = (per * weight).mean() if weight is not None else per.mean()
         return loss, {"loss": loss.item(), "mse": per.mean().item()}
 
 
