@@ -162,9 +162,10 @@ export async function benchCommand(argv: string[]): Promise<number> {
           '--fixture',
           resolve(values.fixture ?? join(REPO_ROOT, 'test', 'fixtures', 'tiny-fixture', 'fixture.json')),
         ];
-      } else
+      } else if (existsSync(join(pack.dir, 'diffusers-config.json'))) source = ['--pack', pack.dir];
+      else
         throw new UsageError(
-          `--vs-diffusers: give --pipeline DIR, the diffusers folder "${m.source.pipeline}" was exported from`,
+          `--vs-diffusers: this pack has no diffusers-config.json (re-export it), or give --pipeline DIR, the diffusers folder "${m.source.pipeline}" was exported from`,
         );
       const args = [
         join(REPO_ROOT, 'main', 'cli', 'bench_diffusers.py'),

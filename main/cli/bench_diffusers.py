@@ -2,10 +2,13 @@
 
     models/.venv/bin/python main/cli/bench_diffusers.py --fixture test/fixtures/tiny-fixture/fixture.json [...]
     models/.venv/bin/python main/cli/bench_diffusers.py --pipeline DIR [...]
+    models/.venv/bin/python main/cli/bench_diffusers.py --pack DIR [...]
 
 --fixture: the tiny pack's weights are rebuilt from the fixture's recorded arguments with the toolchain's
   build_tiny_components (the same deterministic function that made the pack; weights are identical).
 --pipeline: a diffusers UnCLIPPipeline folder (save_pretrained layout), the one the pack was exported from.
+--pack: the pack itself; the toolchain's from_pack rebuilds the modules from its diffusers-config.json and fills
+  them with the ONNX graphs' weights (the way to time packs whose PyTorch weights are not at hand).
 Prints one JSON object: per-run seconds, per-component milliseconds (forward hooks), and the prompt's CLIP text
 embedding (so the caller can check the weights really are the pack's).
 """
@@ -31,6 +34,10 @@ def load_pipeline(a):
         args = json.loads(Path(a.fixture).read_text(encoding="utf-8"))["args"]
         comps = build_tiny_components(args["seed"], args["width"], args["layers"], args["prior_layers"])
         return build_pipelines(comps)[0]
+    if a.pack:
+        from unclip_toolchain.from_pack import load_pack_pipeline
+
+        return load_pack_pipeline(Path(a.pack))
     from unclip_toolchain.tiny import load_reference_pipelines
 
     d = Path(a.pipeline)
@@ -66,6 +73,7 @@ def main() -> int:
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--fixture", help="fixture.json of the tiny pack (weights rebuilt from its args)")
     src.add_argument("--pipeline", help="diffusers UnCLIPPipeline folder the pack was exported from")
+    src.add_argument("--pack", help="the pack (needs its diffusers-config.json)")
     p.add_argument("--prompt", default="a red rocket, twemoji style")
     p.add_argument("--n", type=int, default=1)
     p.add_argument("--steps-prior", type=int, required=True)

@@ -81,6 +81,37 @@ def test_round_trip_every_component_within_1e4(small_builds, loaded):
     assert all(e < 1e-4 for e in errors.values()), errors
 
 
+def test_pack_rebuilds_the_exact_diffusers_modules(small_builds, loaded):
+    """from_pack (bench --vs-diffusers without the PyTorch folder): configs + ONNX initializers give back every
+    parameter and buffer bit for bit, including the ones constant folding renamed (transposed Linear weights,
+    GroupNorm affine), and the pack's tokenizer gives diffusers' ids."""
+    from unclip_toolchain.clip_tokenizer import build_fast_tokenizer
+    from unclip_toolchain.from_pack import PIPELINE_COMPONENTS, load_pack_pipeline
+
+    pipe = load_pack_pipeline(small_builds["runs"][0] / "pack")
+    for name in PIPELINE_COMPONENTS:
+        ref, got = getattr(loaded, name).state_dict(), getattr(pipe, name).state_dict()
+        assert set(ref) == set(got), name
+        for k in ref:
+            assert torch.equal(ref[k], got[k]), f"{name}.{k}"
+    text = ["a red rocket, twemoji style", "!!  spaced\tout 🚀 " * 9]
+    ours = pipe.tokenizer(text, padding="max_length", max_length=77, truncation=True).input_ids
+    assert ours == build_fast_tokenizer()(text, padding="max_length", max_length=77, truncation=True).input_ids
+
+
+def test_pack_without_diffusers_config_is_refused(small_builds, tmp_path):
+    from unclip_toolchain.from_pack import CONFIG_FILE, load_pack_pipeline
+
+    pack = tmp_path / "pack"
+    shutil.copytree(small_builds["runs"][0] / "pack", pack)
+    (pack / CONFIG_FILE).unlink()
+    manifest = json.loads((pack / "manifest.json").read_text(encoding="utf-8"))
+    del manifest["files"][CONFIG_FILE]   # a pack exported before the file existed
+    (pack / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    with pytest.raises(PackError, match="predates"):
+        load_pack_pipeline(pack)
+
+
 def test_text_proj_uncond_mask_selects_learned_embedding(loaded):
     """Rows with uncond_mask=True must equal diffusers' own CFG half (learned embedding), the others the image."""
     from unclip_toolchain.components import TextProj

@@ -577,6 +577,7 @@ def write_pack(lp: Loaded, out: Path, args, log=print) -> dict:
 
     from .clip_tokenizer import save_tokenizer_json
     from .flops import count_flops
+    from .from_pack import CONFIG_FILE, module_config
     from .manifest import sha256_file, verify_pack
 
     out = Path(out).resolve()
@@ -607,6 +608,9 @@ def write_pack(lp: Loaded, out: Path, args, log=print) -> dict:
             log(f"  {name}: {rep['bytes'] / 1e6:.2f} MB, {entry['flops'] / 1e9:.3f} GFLOP/call"
                 + (f", max|onnx-torch| {rep['max_abs_err']:.2e}" if "max_abs_err" in rep else ""))
         save_tokenizer_json(tmp / "tokenizer.json")
+        # what from_pack needs to rebuild the PyTorch modules around the graphs' weights (bench --vs-diffusers)
+        configs = {name: module_config(getattr(lp, name)) for name in specs}
+        (tmp / CONFIG_FILE).write_text(json.dumps(configs, indent=1, sort_keys=True) + "\n", encoding="utf-8")
         manifest = build_manifest(lp, entries, args)
         (tmp / "NOTICE.md").write_text(_notice(lp, manifest["license"], manifest["attribution"]), encoding="utf-8")
         if lp.readme:
