@@ -82,3 +82,29 @@ def test_networks_run_in_onnxruntime(manifest, sessions):
     px = rng.standard_normal((1, 3, 64, 64)).astype(np.float32)
     (img,) = sessions["image_encoder"].run(None, {"pixel_values": px})
     assert img.shape == (1, E)
+
+
+def test_super_resolution_predicts_the_clean_image(manifest, sessions):
+    """super_res_first is an x0 predictor: from pure noise (t = 999) and the bicubic upsample of a picture's 32 px
+    version it returns that picture, blurred at most (an eps predictor returns noise here: PSNR ~ 0 dB)."""
+    import torch
+    import torch.nn.functional as F
+    from PIL import Image
+
+    assert manifest["schedulers"]["super_res"]["prediction_type"] == "sample"
+    pics = sorted((ROOT / "test" / "fixtures" / "manip-images").glob("*-1f*.png"))[:4]
+    assert len(pics) == 4
+    def on_white(p):  # as the training compositions: alpha flattened onto a white background
+        im = Image.open(p).convert("RGBA").resize((64, 64), Image.BICUBIC)
+        rgb = Image.alpha_composite(Image.new("RGBA", im.size, "white"), im).convert("RGB")
+        return torch.from_numpy(np.asarray(rgb, dtype=np.float32) / 127.5 - 1).permute(2, 0, 1)
+
+    x = torch.stack([on_white(p) for p in pics])
+    low = F.interpolate(x, size=32, mode="bilinear", antialias=True, align_corners=False)
+    up = F.interpolate(low, size=64, mode="bicubic", antialias=True, align_corners=False)
+    noise = np.random.default_rng(0).standard_normal(x.shape).astype(np.float32)
+    (x0,) = sessions["super_res_first"].run(None, {"sample": np.concatenate([noise, up.numpy()], 1),
+                                                   "timestep": np.full(len(x), 999)})
+    mse = ((np.clip(x0, -1, 1) - x.numpy()) ** 2).mean(axis=(1, 2, 3)) / 4   # in [0, 1] units
+    psnr = 10 * np.log10(1 / mse)
+    assert psnr.min() > 20, psnr

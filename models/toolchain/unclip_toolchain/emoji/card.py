@@ -65,7 +65,7 @@ prior, decoder with learned variance, two-stage super-resolution) scaled down to
 | prior | PriorTransformer | {s['prior_layers']} layers, {s['prior_heads']} heads x {s['prior_head_dim']}; predicts z_i (x0) in normalised space |
 | text_proj | UnCLIPTextProjModel | 4 extra context tokens |
 | decoder | UNet2DConditionModel | 32x32, channels {tuple(s['decoder_channels'])}, 1 resnet per level, cross-attention at 8x8 + mid, 6 output channels (eps + learned-range variance) |
-| super-resolution | 2 x UNet2DModel (first, last) | 32->64, channels {tuple(s['sr_channels'])}, no attention |
+| super-resolution | 2 x UNet2DModel (first, last) | 32->64, channels {tuple(s['sr_channels'])}, no attention; predicts x0 |
 
 ## Training
 
@@ -81,10 +81,12 @@ first step (t = 999, alpha_bar ~ 2e-9) turns any eps error into an x0 estimate c
 which becomes the whole signal of the next x_t; trained only on clean q(x_t | x0), the networks took it for the
 image (grey and purple casts). There x_t's signal is (1 - m) x0 + m g (g random signs, m ~ U(0, 1)) and the eps
 target is the one whose x0 estimate is the true x0. Sampling is diffusers' unchanged.
-Super-resolution: eps MSE (min-SNR-5 and first-step garbage as the decoder's) on 64x64 targets, conditioned on
+Super-resolution predicts the clean 64x64 image (`prediction_type="sample"`, uniform x0 MSE), conditioned on
 the 32x32 downsample blurred (Gaussian, sigma up to 1) and noised (std up to 0.04), upsampled bicubically with
-antialiasing exactly like the pipeline. super_res_last starts from super_res_first and is fine-tuned on t < 50
-only (it runs on the final step), unweighted.
+antialiasing exactly like the pipeline. (With eps prediction the first of its 7 sampling steps, t = 999, is
+amplified noise whatever the network does; see the notes.) super_res_last, when trained, starts from
+super_res_first and is fine-tuned on t < 50 only (it runs on the final step); when not, the pack uses
+super_res_first's weights for it.
 AdamW (betas 0.9/0.99, weight decay 0.01), warm-up 50 steps, gradient clipping 1.0.
 
 | stage | steps | batch | minutes | lr |

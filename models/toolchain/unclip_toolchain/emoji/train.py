@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from .batches import Batches, TextEncoder
 from .dataset import EmojiData
 from .diffusion import EMA, Schedule
-from .models import (Sizes, build_clip, build_decoder, build_prior, build_super_res, build_text_proj, clip_pixels,
+from .models import (SR_PREDICTION_TYPE, Sizes, build_clip, build_decoder, build_prior, build_super_res, build_text_proj, clip_pixels,
                      prior_forward, sizes_from_json, sizes_to_json)
 from .sources import DATA_DIR, RUN_DIR
 
@@ -33,11 +33,12 @@ BATCH = {"clip": 128, "prior": 128, "decoder": 48, "sr": 32, "sr_last": 32}
 LR = {"clip": 1e-3, "prior": 3e-4, "decoder": 3e-4, "sr": 3e-4, "sr_last": 1e-4}
 WARMUP = 50
 SR_LAST_MAX_T = 50
-# Min-SNR-gamma weighting of the eps loss for the decoder and super_res_first (see Schedule.min_snr_weight).
-# Introduced after the first runs (decoder from step 2,588, sr from step 844): their samples had colour casts.
+# Min-SNR-gamma weighting of the decoder's eps loss (see Schedule.min_snr_weight). Introduced after the first runs
+# (decoder from step 2,588, eps super-resolution from step 844): their samples had colour casts.
 MIN_SNR_GAMMA = 5.0
-# Decoder and super_res_first: half of the t >= 700 samples are trained on first-step garbage (see
+# Decoder: half of the t >= 700 samples are trained on first-step garbage (see
 # Schedule.q_sample_first_step_garbage). Introduced with the min-SNR weighting, for the same colour casts.
+# Both also apply to super-resolution when SR_PREDICTION_TYPE is "epsilon" (it was until step 2,916).
 FIRST_STEP_GARBAGE = (700, 0.5)
 
 
@@ -338,6 +339,12 @@ class SuperResStage(Stage):
         up = F.interpolate(degrade(low), size=self.sizes.sr_size, mode="bicubic", antialias=True, align_corners=False)
         t = torch.randint(0, self.max_t or self.sch.T, (len(y),))
         noise = torch.randn_like(y)
+        if SR_PREDICTION_TYPE == "sample":
+            # x0 target with uniform weight: the high-noise steps, which fix colours and layout, keep their share
+            # of the gradient, and the first step's estimate is the network's output, not amplified noise.
+            out = self.modules["sr"](torch.cat([self.sch.q_sample(y, t, noise), up], 1), t).sample
+            loss = (out - y).pow(2).mean()
+            return loss, {"loss": loss.item(), "mse": loss.item()}
         weight = None
         if self.max_t is None:  # sr_last sees only t < 50: no first-step garbage there, and weighting only rescales
             xt, noise = self.sch.q_sample_first_step_garbage(y, t, noise, *FIRST_STEP_GARBAGE)
