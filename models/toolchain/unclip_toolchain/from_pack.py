@@ -28,10 +28,10 @@ PIPELINE_COMPONENTS = ("text_encoder", "prior", "text_proj", "decoder", "super_r
 
 def module_config(module) -> dict:
     """{"class", "config"} of a diffusers or transformers module, what `build_module` needs to rebuild it."""
-    if hasattr(module.config, "to_dict"):  # transformers PretrainedConfig
-        cfg = module.config.to_dict()
-    else:  # diffusers FrozenDict
-        cfg = {k: v for k, v in dict(module.config).items() if not k.startswith("_")}
+    # transformers' PretrainedConfig or diffusers' FrozenDict; private keys ("_name_or_path": where it was loaded
+    # from) would make the pack depend on the machine that exported it
+    cfg = module.config.to_dict() if hasattr(module.config, "to_dict") else dict(module.config)
+    cfg = {k: v for k, v in cfg.items() if not k.startswith("_")}
     return {"class": type(module).__name__, "config": json.loads(json.dumps(cfg, default=list))}
 
 
