@@ -94,6 +94,7 @@ def test_super_resolution_predicts_the_clean_image(manifest, sessions):
     assert manifest["schedulers"]["super_res"]["prediction_type"] == "sample"
     pics = sorted((ROOT / "test" / "fixtures" / "manip-images").glob("*-1f*.png"))[:4]
     assert len(pics) == 4
+
     def on_white(p):  # as the training compositions: alpha flattened onto a white background
         im = Image.open(p).convert("RGBA").resize((64, 64), Image.BICUBIC)
         rgb = Image.alpha_composite(Image.new("RGBA", im.size, "white"), im).convert("RGB")

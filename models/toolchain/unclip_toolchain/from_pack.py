@@ -175,7 +175,7 @@ def load_pack_pipeline(pack_dir: Path):
         pre = {}
         if name == "prior":  # the normalisation statistics live in the manifest, not in the graph
             stats = manifest["prior_stats"]
-            pre = {k: torch.tensor(stats[k], dtype=torch.float32).reshape(m.state_dict()[k].shape)
+            pre = {k: torch.tensor(stats[k], dtype=torch.float32).reshape(getattr(m, k).shape)
                    for k in ("clip_mean", "clip_std")}
         load_onnx_weights(m, pack_dir / manifest["components"][name]["file"], pre)
         modules[name] = m.float().eval().requires_grad_(False)

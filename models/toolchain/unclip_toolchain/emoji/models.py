@@ -106,7 +106,8 @@ def build_decoder(s: Sizes, seed: int):
 # The super-resolution UNets predict the clean 64 px image ("sample"), not eps. With eps at t = 999
 # (alpha_bar ~ 2e-9) the first of the 7 sampling steps is amplified noise whatever the network does, and the
 # eps-trained SR scored CLIP cosine 0.89 to the original on clean 32 px inputs where plain bicubic scores 0.99.
-# UnCLIPScheduler steps either kind; the pack's manifest records it, so the engine follows.
+# UnCLIPScheduler steps either kind; the pack's manifest records it, so the engine follows. train.py's
+# SuperResStage.loss trains this target.
 SR_PREDICTION_TYPE = "sample"
 
 

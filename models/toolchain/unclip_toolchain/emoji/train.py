@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from .batches import Batches, TextEncoder
 from .dataset import EmojiData
 from .diffusion import EMA, Schedule
-from .models import (SR_PREDICTION_TYPE, Sizes, build_clip, build_decoder, build_prior, build_super_res, build_text_proj, clip_pixels,
+from .models import (Sizes, build_clip, build_decoder, build_prior, build_super_res, build_text_proj, clip_pixels,
                      prior_forward, sizes_from_json, sizes_to_json)
 from .sources import DATA_DIR, RUN_DIR
 
@@ -38,7 +38,6 @@ SR_LAST_MAX_T = 50
 MIN_SNR_GAMMA = 5.0
 # Decoder: half of the t >= 700 samples are trained on first-step garbage (see
 # Schedule.q_sample_first_step_garbage). Introduced with the min-SNR weighting, for the same colour casts.
-# Both also apply to super-resolution when SR_PREDICTION_TYPE is "epsilon" (it was until step 2,916).
 FIRST_STEP_GARBAGE = (700, 0.5)
 
 
@@ -339,22 +338,12 @@ class SuperResStage(Stage):
         up = F.interpolate(degrade(low), size=self.sizes.sr_size, mode="bicubic", antialias=True, align_corners=False)
         t = torch.randint(0, self.max_t or self.sch.T, (len(y),))
         noise = torch.randn_like(y)
-        if SR_PREDICTION_TYPE == "sample":
-            # x0 target with uniform weight: the high-noise steps, which fix colours and layout, keep their share
-            # of the gradient, and the first step's estimate is the network's output, not amplified noise.
-            out = self.modules["sr"](torch.cat([self.sch.q_sample(y, t, noise), up], 1), t).sample
-            loss = (out - y).pow(2).mean()
-            return loss, {"loss": loss.item(), "mse": loss.item()}
-        weight = None
-        if self.max_t is None:  # sr_last sees only t < 50: no first-step garbage there, and weighting only rescales
-            xt, noise = self.sch.q_sample_first_step_garbage(y, t, noise, *FIRST_STEP_GARBAGE)
-            weight = self.sch.min_snr_weight(t, MIN_SNR_GAMMA)
-        else:
-            xt = self.sch.q_sample(y, t, noise)
-        out = self.modules["sr"](torch.cat([xt, up], 1), t).sample
-        per = (out - noise).pow(2).mean(dim=(1, 2, 3))
-        loss = (per * weight).mean() if weight is not None else per.mean()
-        return loss, {"loss": loss.item(), "mse": per.mean().item()}
+        # x0 target (models.SR_PREDICTION_TYPE) with uniform weight: the high-noise steps, which fix colours and
+        # layout, keep their share of the gradient, and the first step's estimate is the network's output, not
+        # amplified noise. (Until step 2,916 the shipped SR was an eps model with the decoder's weighting.)
+        out = self.modules["sr"](torch.cat([self.sch.q_sample(y, t, noise), up], 1), t).sample
+        loss = (out - y).pow(2).mean()
+        return loss, {"loss": loss.item()}
 
 
 class SuperResLastStage(SuperResStage):
