@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import type { Backend } from '../engine/api.ts';
 import { Engine } from '../engine/engine.ts';
 import { interpolate, invert, MANIP_LIMITS, textDiff, vary } from '../engine/manipulations/index.ts';
-import { ddimInvert, decoderCond } from '../engine/manipulations/decoder.ts';
+import { ddimInvert, decoderCond, refinedSteps } from '../engine/manipulations/decoder.ts';
 import { readPicture, rgbToPlanes, squareRgb } from '../engine/manipulations/picture.ts';
 import { REPO_ROOT } from '../engine/packs.ts';
 import { encodeTexts } from '../engine/pipeline.ts';
@@ -41,8 +41,8 @@ export async function benchManipulations(o: ManipBenchOptions): Promise<number> 
     // warm-up (image encoder arena, allocator)
     await invert(pack, bytes, { steps: 2 });
     const rows: Record<string, number[]> = {
-      [`invert (encode + ${steps}-step inversion, ${refine} refinement + η=0 reconstruction)`]: [],
-      [`inversion only (${steps * (1 + refine)} decoder calls)`]: [],
+      [`invert (encode + ${steps}-step inversion + η=0 reconstruction)`]: [],
+      [`inversion only (${steps + refine * refinedSteps(steps)} decoder calls)`]: [],
       'vary: 1 variation, η=1': [],
       'interpolate: 1 frame (t=0.5)': [],
       'textdiff: 1 frame (θ=0.3)': [],

@@ -16,9 +16,10 @@ export const USAGE = `usage: unclip <command> [options]
            [--steps-sr N] [--pack DIR] [--backend NAME] [--threads N] [--out DIR] [--no-save] [--library DIR] [--json]
       CLIP-encodes and DDIM-inverts a picture once: writes <name>.latent.safetensors (beside the picture
       unless --out) and <name>-reconstruction.png, prints the reconstruction PSNR; --refine K fixed-point
-      iterations per inversion step (default 1; 0 = plain DDIM inversion, faster, less exact)
+      iterations per step on the noisiest fifth of the inversion (default 2; 0 = plain DDIM, less exact)
   vary     <picture|latent> [--n N] [--eta E] [--fresh] [--seed S] [common options]
-      variations around (z_i, x_T) with DDIM η (0 reproduces the picture, 1 default); --fresh: new noise
+      variations around (z_i, x_T) with DDIM η (0 reproduces the picture, 1 default); --fresh: new noise;
+      decoder guidance rises with η from the inversion's to the pack's (unless --guidance)
   interpolate <a> <b> [--frames N] [--noise slerp|a|b|random] [--delay MS] [common options]
       slerp of z_i (x_T slerped or fixed): N frames, an animated GIF and a strip
   textdiff <picture|latent> --to "<y>" [--from "<y0>"] [--theta T | --frames N [--max T]] [common options]

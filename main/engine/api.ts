@@ -107,7 +107,7 @@ interface ManipulationCommon {
   superRes?: boolean;
   /** Caption of a picture being inverted ("" when unknown). */
   caption?: string;
-  /** Fixed-point refinements per step of a new inversion (default 1; 0 = plain DDIM inversion). */
+  /** Fixed-point refinements per step on the noisiest fifth of a new inversion (default 2; 0 = plain DDIM). */
   refine?: number;
 }
 

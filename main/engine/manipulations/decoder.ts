@@ -149,6 +149,16 @@ export function ddimFor(pack: Pack): DDIMScheduler {
   });
 }
 
+/**
+ * How many of the inversion's steps get the fixed-point refinement: the noisiest fifth. There ᾱ changes most per
+ * step, so plain inversion's ε(x_{t-1}) ≈ ε(x_t) fails most. On the 20 committed pictures at 50 steps (emoji-tiny),
+ * 2 refinements on the last 10 steps give min 35.4 / mean 39.7 dB for 70 decoder calls, against 31.0 / 40.1 dB for
+ * 1 on every step (100 calls) and 20.6 / 26.1 dB unrefined; the same on the first 10 steps adds only 0.7 dB.
+ */
+export function refinedSteps(steps: number): number {
+  return Math.ceil(steps / 5);
+}
+
 /** DDIM inversion: picture x0 [3,D,D] in [-1,1] → x_T. */
 export async function ddimInvert(
   pack: Pack,
@@ -164,6 +174,7 @@ export async function ddimInvert(
   const next = new Float32Array(x.length);
   const eps = new Float32Array(x.length);
   const refine = opts.refine ?? 0;
+  const refinedFrom = ts.length - refinedSteps(ts.length);
   for (let i = 0; i < ts.length; i++) {
     const t = ts[i]!;
     // plain DDIM inversion: ε taken at the less noisy sample (dossier §5.2)
@@ -171,7 +182,7 @@ export async function ddimInvert(
     sched.inverseStep({ modelOutput: eps, timestep: t, sample: x, out: next });
     // fixed-point refinement: re-evaluate ε at the new x_t, so the forward step from x_t (which uses ε(x_t, t))
     // lands back on x; converges when the step's ε-coefficient × ε's Lipschitz constant < 1
-    for (let k = 0; k < refine; k++) {
+    for (let k = 0; k < (i >= refinedFrom ? refine : 0); k++) {
       await epsilon(pack, c, next, t, eps, opts.signal);
       sched.inverseStep({ modelOutput: eps, timestep: t, sample: x, out: next });
     }

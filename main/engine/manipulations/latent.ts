@@ -21,7 +21,7 @@ export interface InversionSettings {
   steps: number;
   /** Decoder guidance scale used for ε during inversion (≤ 1: none). */
   guidance: number;
-  /** Fixed-point refinements per inversion step (absent in latents saved before it existed: 0). */
+  /** Fixed-point refinements per step of the inversion's noisiest fifth (absent in older latents: 0). */
   refine?: number;
 }
 

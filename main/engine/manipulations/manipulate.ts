@@ -13,8 +13,8 @@ import { cosine, normalisedDifference, norm, slerp } from './slerp.ts';
 
 export const MANIP_LIMITS = {
   steps: { min: 2, max: 1000, default: 50 },
-  /** Fixed-point refinements per inversion step: 1 lifts PSNR from ≈ 25–29 to ≈ 35–40 dB for one extra ε call. */
-  refine: { min: 0, max: 8, default: 1 },
+  /** Fixed-point refinements per step on the noisiest fifth of the inversion (see refinedSteps): ≈ 26 → 40 dB. */
+  refine: { min: 0, max: 8, default: 2 },
   guidance: { min: 0, max: 100 },
   eta: { min: 0, max: 1 },
   frames: { min: 2, max: 64 },
@@ -34,14 +34,14 @@ function checkReal(field: string, v: number, lo: number, hi: number): void {
 export interface CommonOptions {
   /** DDIM steps (default: the latent's inversion steps, so η = 0 reproduces the picture). */
   steps?: number;
-  /** Decoder guidance (default: the latent's inversion guidance). */
+  /** Decoder guidance (default: the latent's inversion guidance; for variations see variationGuidance). */
   guidance?: number;
   /** Run the pack's super-resolution stage (default: when the pack has one). */
   superRes?: boolean;
   stepsSuperRes?: number;
   /** Seed of the super-resolution noise (and of η > 0 / fresh noise). */
   seed?: number;
-  /** Fixed-point refinements of each inversion step, when a picture is inverted (0 = plain DDIM inversion). */
+  /** Fixed-point refinements per step on the noisiest fifth of a new inversion (0 = plain DDIM inversion). */
   refine?: number;
   signal?: AbortSignal;
   onStep?: StepListener;
@@ -201,17 +201,36 @@ export interface VaryOptions extends CommonOptions {
   fresh?: boolean;
 }
 
+/**
+ * Decoder guidance of a variation when none is asked for: the inversion's at η = 0, where the picture must come
+ * back exactly, rising linearly to the pack's generation guidance at η = 1, where ancestral sampling has all but
+ * forgotten x_T and a variation is a fresh sample of z_i (fresh x_T: always the generation guidance, as diffusers'
+ * image-variation pipeline). On the 20 committed pictures × 3 seeds at η = 1, guidance 8 instead of 1 lifts the
+ * CLIP cosine to the source from median 0.874 (83 % ≥ 0.8) to 0.923 (93 %).
+ */
+export function variationGuidance(pack: Pack, latent: BipartiteLatent, eta: number, fresh: boolean): number {
+  const g0 = latent.inversion.guidance;
+  const g1 = pack.manifest.defaults.decoder_guidance;
+  return fresh ? g1 : g0 + eta * (g1 - g0);
+}
+
 /** Variation k uses seed + k for its DDIM noise (and fresh x_T, and super-resolution). */
 export async function vary(pack: Pack, latent: BipartiteLatent, o: VaryOptions = {}): Promise<Frame[]> {
   const n = o.n ?? 4;
   const eta = o.eta ?? 1;
   checkInt('n', n, MANIP_LIMITS.n.min, MANIP_LIMITS.n.max);
   checkReal('eta', eta, MANIP_LIMITS.eta.min, MANIP_LIMITS.eta.max);
-  const k = await conditioning(pack, latent, o, 'latent');
+  const fresh = o.fresh === true;
+  const k = await conditioning(
+    pack,
+    latent,
+    { ...o, guidance: o.guidance ?? variationGuidance(pack, latent, eta, fresh) },
+    'latent',
+  );
   const out: Frame[] = [];
   for (let i = 0; i < n; i++) {
     const seed = (k.seed + i) >>> 0;
-    const xT = o.fresh ? freshNoise(pack, seed) : latent.xT;
+    const xT = fresh ? freshNoise(pack, seed) : latent.xT;
     out.push(await render(pack, { ...k, zi: latent.zi, xT, eta, seed }, o));
   }
   return out;

@@ -28,7 +28,7 @@ test('invert → latent + reconstruction; vary/textdiff/interpolate accept the l
   assert.equal(j.latent, latent);
   assert.ok(existsSync(latent));
   assert.equal(typeof j.psnr, 'number');
-  assert.deepEqual(j.inversion, { steps: 4, guidance: 1, refine: 1 });
+  assert.deepEqual(j.inversion, { steps: 4, guidance: 1, refine: 2 });
   const recon = j.reconstruction;
   assert.equal(recon.file, join(out, 'noto-1f34e-reconstruction.png'));
   const meta = await sharp(recon.file).metadata();

@@ -43,7 +43,7 @@ test('invert: a latent of the pack, a finite PSNR; the η = 0 regeneration is de
   const m = pack.manifest;
   assert.equal(a.latent.zi.length, m.embedding_dim);
   assert.equal(a.latent.xT.length, 3 * m.resolution.decoder ** 2);
-  assert.deepEqual(a.latent.inversion, { steps: STEPS, guidance: 1, refine: 1 });
+  assert.deepEqual(a.latent.inversion, { steps: STEPS, guidance: 1, refine: 2 });
   assert.ok(Number.isFinite(a.latent.psnr) && a.latent.psnr > 0);
   assert.equal(a.latent.zt, undefined);
   assert.equal(b.latent.caption, 'a house');

@@ -394,6 +394,12 @@ def train_plan(plan: list[tuple[str, float]], run_dir: Path = RUN_DIR, data_dir:
         STAGE_CLASSES[name](run_dir, data, sizes, seed).train(minutes, max_steps=max_steps)
 
 
+def remaining_plan(budget: dict[str, float], run_dir: Path = RUN_DIR) -> list[tuple[str, float]]:
+    """Per stage, its budget in minutes less what its checkpoint has already trained (never negative)."""
+    done = stage_summary(run_dir)
+    return [(k, max(0.0, m - (done[k]["minutes"] if k in done else 0.0))) for k, m in budget.items()]
+
+
 def stage_summary(run_dir: Path = RUN_DIR) -> dict:
     out = {}
     for s in STAGES:
