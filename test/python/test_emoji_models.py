@@ -86,3 +86,20 @@ def test_first_step_garbage_targets_recover_the_true_x0():
     a = sch.ac[t].float().view(-1, 1, 1, 1)
     x0_hat = (xt - (1 - a).sqrt() * target) / a.sqrt()                     # the sampler's x0 estimate
     assert torch.allclose(x0_hat[:5], x0[:5], atol=1e-4)                   # t = 999 divides by 5e-5: skip
+
+
+def test_all_resumes_against_its_budget(tmp_path):
+    """`emoji all` rerun after an interruption trains only what each stage's budget has left."""
+    from unclip_toolchain.emoji.__main__ import BUDGET_SHARES
+    from unclip_toolchain.emoji.train import ckpt_path, remaining_plan
+
+    assert abs(sum(BUDGET_SHARES.values()) - 1) < 1e-9
+    budget = {k: 100 * v for k, v in BUDGET_SHARES.items()}
+    assert remaining_plan(budget, tmp_path) == list(budget.items())
+    ckpt_path(tmp_path, "clip").parent.mkdir()
+    torch.save({"step": 10, "elapsed": 6.0 * 60}, ckpt_path(tmp_path, "clip"))
+    torch.save({"step": 10, "elapsed": 99.0 * 60}, ckpt_path(tmp_path, "prior"))
+    plan = dict(remaining_plan(budget, tmp_path))
+    assert plan["clip"] == budget["clip"] - 6.0
+    assert plan["prior"] == 0.0
+    assert plan["decoder"] == budget["decoder"]
