@@ -1,11 +1,12 @@
 // `unclip bench --manipulations`: time of the image manipulations (issue #6) on one picture: DDIM inversion at
-// 50 steps (with its η = 0 reconstruction), then one frame of each manipulation at the same step count.
+// 50 steps (with its η = 0 reconstruction), then each manipulation at the same step count: one frame alone, and
+// per frame of a batch-decoded sweep.
 // Not a test: figures for the README's performance notes.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Backend } from '../engine/api.ts';
 import { Engine } from '../engine/engine.ts';
-import { interpolate, invert, MANIP_LIMITS, textDiff, vary } from '../engine/manipulations/index.ts';
+import { interpolate, invert, MANIP_LIMITS, textDiff, thetaSweep, vary } from '../engine/manipulations/index.ts';
 import { ddimInvert, decoderCond, refinedSteps } from '../engine/manipulations/decoder.ts';
 import { readPicture, rgbToPlanes, squareRgb } from '../engine/manipulations/picture.ts';
 import { REPO_ROOT } from '../engine/packs.ts';
@@ -44,8 +45,10 @@ export async function benchManipulations(o: ManipBenchOptions): Promise<number> 
       [`invert (encode + ${steps}-step inversion + η=0 reconstruction)`]: [],
       [`inversion only (${steps + refine * refinedSteps(steps)} decoder calls)`]: [],
       'vary: 1 variation, η=1': [],
-      'interpolate: 1 frame (t=0.5)': [],
+      'vary: 4 variations, η=1, per variation': [],
+      'interpolate: 8 frames, per frame': [],
       'textdiff: 1 frame (θ=0.3)': [],
+      'textdiff: 8-frame sweep (θ 0–0.5), per frame': [],
     };
     const keys = Object.keys(rows);
     const push = (k: number, ms: number): void => void rows[keys[k]!]!.push(ms);
@@ -56,15 +59,14 @@ export async function benchManipulations(o: ManipBenchOptions): Promise<number> 
       const D = pack.manifest.resolution.decoder;
       const x0 = rgbToPlanes(squareRgb(await readPicture(bytes), D), D);
       const [text] = await encodeTexts(pack, ['']);
-      const cond = await decoderCond(pack, inv.latent.zi, text!, text!, 1);
+      const cond = await decoderCond(pack, [{ zi: inv.latent.zi, text: text! }], text!, 1);
       push(1, (await time(() => ddimInvert(pack, cond, x0, steps, { refine })))[0]);
       push(2, (await time(() => vary(pack, inv.latent, { n: 1, eta: 1 })))[0]);
-      // three frames, two of them the ends: report per-frame time
-      push(3, (await time(() => interpolate(pack, inv.latent, b, { frames: 3 })))[0] / 3);
-      push(
-        4,
-        (await time(() => textDiff(pack, inv.latent, { from: 'a smiling face', to: 'a sad face', thetas: [0.3] })))[0],
-      );
+      push(3, (await time(() => vary(pack, inv.latent, { n: 4, eta: 1 })))[0] / 4);
+      push(4, (await time(() => interpolate(pack, inv.latent, b, { frames: 8 })))[0] / 8);
+      const diff = { from: 'a smiling face', to: 'a sad face' };
+      push(5, (await time(() => textDiff(pack, inv.latent, { ...diff, thetas: [0.3] })))[0]);
+      push(6, (await time(() => textDiff(pack, inv.latent, { ...diff, thetas: thetaSweep(8, 0.5) })))[0] / 8);
     }
     const mean = (v: number[]): number => v.reduce((a, x) => a + x, 0) / v.length;
     const m = pack.manifest;

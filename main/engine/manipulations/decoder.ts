@@ -2,7 +2,8 @@
 // three output channels) under the same text_proj conditioning as generation, and deterministic (η = 0) or
 // stochastic (η > 0) sampling back. The betas are the decoder scheduler's (squaredcos_cap_v2); x0 is not
 // clipped, so inversion and sampling are exact mirrors of each other. Then, optionally, the pack's
-// super-resolution stage, seeded like generation's.
+// super-resolution stage, seeded like generation's. Sampling takes several pictures per network call: on CPU a
+// batch of 4 costs ≈ 3× one picture, and every picture's noise is its own, so batching changes no result.
 import * as ort from 'onnxruntime-node';
 import { throwIfAborted } from '../errors.ts';
 import type { Net, Pack } from '../pack.ts';
@@ -31,8 +32,18 @@ async function run(
   }
 }
 
-/** The decoder's conditioning for one image: rows [uncond, cond] with guidance, [cond] without. */
+/** One picture to decode: its image embedding and caption. */
+export interface DecoderRow {
+  zi: Float32Array;
+  text: TextCond;
+}
+
+/**
+ * The decoder's conditioning for F pictures decoded together (one network call per step for all of them): rows
+ * [uncond × F, cond × F] with guidance, [cond × F] without, as generation lays out its batches.
+ */
 export interface DecoderCond {
+  frames: number;
   rows: number;
   guidance: number;
   feeds: Record<string, ort.Tensor>;
@@ -43,8 +54,7 @@ export interface DecoderCond {
 
 export async function decoderCond(
   pack: Pack,
-  zi: Float32Array,
-  text: TextCond,
+  frames: DecoderRow[],
   uncond: TextCond | null,
   guidance: number,
   signal?: AbortSignal,
@@ -54,24 +64,28 @@ export async function decoderCond(
   const L = m.text.max_length;
   const H = m.text.hidden_size;
   const D = m.resolution.decoder;
+  const F = frames.length;
   const cfg = guidance > 1 && uncond !== null;
-  const rows = cfg ? 2 : 1;
+  const rows = cfg ? 2 * F : F;
   const embeds = new Float32Array(rows * E);
   const hidden = new Float32Array(rows * L * H);
   const mask = new Uint8Array(rows * L);
   const img = new Float32Array(rows * E);
   const uncondMask = new Uint8Array(rows);
-  if (cfg) {
-    embeds.set(uncond!.embeds, 0);
-    hidden.set(uncond!.hidden, 0);
-    mask.set(uncond!.mask, 0);
-    uncondMask[0] = 1;
+  const put = (r: number, t: TextCond): void => {
+    embeds.set(t.embeds, r * E);
+    hidden.set(t.hidden, r * L * H);
+    mask.set(t.mask, r * L);
+  };
+  for (let f = 0; f < F; f++) {
+    if (cfg) {
+      put(f, uncond!);
+      uncondMask[f] = 1;
+    }
+    const r = cfg ? F + f : f;
+    put(r, frames[f]!.text);
+    img.set(frames[f]!.zi, r * E);
   }
-  const r = rows - 1;
-  embeds.set(text.embeds, r * E);
-  hidden.set(text.hidden, r * L * H);
-  mask.set(text.mask, r * L);
-  img.set(zi, r * E);
   const tp = await run(
     pack.net('text_proj'),
     {
@@ -95,6 +109,7 @@ export async function decoderCond(
   const input = new Float32Array(rows * px);
   const timestep = new BigInt64Array(rows);
   return {
+    frames: F,
     rows,
     guidance: cfg ? guidance : 1,
     input,
@@ -110,7 +125,7 @@ export async function decoderCond(
   };
 }
 
-/** ε(x, t) under the conditioning (guided when it has two rows): the first 3 of the decoder's 6 channels. */
+/** ε(x, t) of every picture [F,3,D,D] under the conditioning (guided with two rows each): the decoder's first 3 of 6 channels. */
 async function epsilon(
   pack: Pack,
   c: DecoderCond,
@@ -119,20 +134,25 @@ async function epsilon(
   eps: Float32Array,
   signal?: AbortSignal,
 ) {
-  const px = x.length;
   const D = pack.manifest.resolution.decoder;
-  for (let r = 0; r < c.rows; r++) c.input.set(x, r * px);
+  const px = 3 * D * D;
+  c.input.set(x, 0);
+  if (c.rows > c.frames) c.input.set(x, c.frames * px);
   c.timestep.fill(BigInt(t));
   await run(pack.net('decoder'), c.feeds, { out_sample: new ort.Tensor('float32', c.out, [c.rows, 6, D, D]) }, signal);
-  const cond = (c.rows - 1) * 2 * px;
-  if (c.rows === 1) {
-    eps.set(c.out.subarray(0, px));
-    return;
-  }
   const g = f32(c.guidance);
-  for (let k = 0; k < px; k++) {
-    const u = c.out[k]!;
-    eps[k] = f32(u + f32(g * f32(c.out[cond + k]! - u)));
+  for (let f = 0; f < c.frames; f++) {
+    const e = eps.subarray(f * px, (f + 1) * px);
+    if (c.rows === c.frames) {
+      e.set(c.out.subarray(2 * f * px, (2 * f + 1) * px));
+      continue;
+    }
+    const u = 2 * f * px;
+    const cond = 2 * (c.frames + f) * px;
+    for (let k = 0; k < px; k++) {
+      const uk = c.out[u + k]!;
+      e[k] = f32(uk + f32(g * f32(c.out[cond + k]! - uk)));
+    }
   }
 }
 
@@ -167,6 +187,7 @@ export async function ddimInvert(
   steps: number,
   opts: { refine?: number; signal?: AbortSignal; onStep?: StepListener } = {},
 ): Promise<Float32Array> {
+  if (c.frames !== 1) throw new Error('ddimInvert: one picture at a time');
   const sched = ddimFor(pack);
   sched.setTimesteps(steps);
   const ts = sched.inverseTimesteps();
@@ -193,26 +214,29 @@ export async function ddimInvert(
 }
 
 /**
- * DDIM sampling x_T → x0 [3,D,D], clamped to [-1,1]. η = 0 is deterministic (reproduces an inverted picture);
- * η > 0 draws its noise from `seed` (stream per step), so variation k with seed s is reproducible alone.
+ * DDIM sampling of the conditioning's F pictures together, x_T [F,3,D,D] → x0, clamped to [-1,1]. η = 0 is
+ * deterministic (reproduces an inverted picture); η > 0 draws picture f's noise from `seeds[f]` (stream per step),
+ * so a variation is the same whichever batch it is decoded in.
  */
 export async function ddimSample(
   pack: Pack,
   c: DecoderCond,
   xT: Float32Array,
   steps: number,
-  opts: { eta?: number; seed?: number; signal?: AbortSignal; onStep?: StepListener } = {},
+  opts: { eta?: number; seeds?: number[]; signal?: AbortSignal; onStep?: StepListener } = {},
 ): Promise<Float32Array> {
   const eta = opts.eta ?? 0;
   const sched = ddimFor(pack);
   const ts = sched.setTimesteps(steps);
   const x = xT.slice();
+  const px = x.length / c.frames;
   const eps = new Float32Array(x.length);
   const noise = eta > 0 ? new Float32Array(x.length) : undefined;
-  const rng = eta > 0 ? new GaussianNoise(opts.seed ?? 0) : undefined;
+  const rngs = eta > 0 ? Array.from({ length: c.frames }, (_, f) => new GaussianNoise(opts.seeds?.[f] ?? 0)) : [];
   for (let i = 0; i < ts.length; i++) {
     await epsilon(pack, c, x, ts[i]!, eps, opts.signal);
-    if (rng) rng.fill(noiseStream(NoiseStage.ddim, i), noise!);
+    rngs.forEach((rng, f) => rng.fill(noiseStream(NoiseStage.ddim, i), noise!.subarray(f * px, (f + 1) * px)));
+    // elementwise, so one step serves the whole batch
     sched.step({ modelOutput: eps, timestep: ts[i]!, sample: x, eta, ...(noise ? { noise } : {}), out: x });
     opts.onStep?.('decoder', i + 1, ts.length);
   }
@@ -226,42 +250,45 @@ export function freshNoise(pack: Pack, seed: number): Float32Array {
   return new GaussianNoise(seed).fill(noiseStream(NoiseStage.ddim, -1), new Float32Array(3 * D * D));
 }
 
-/** The pack's super-resolution stage on one decoder image [3,D,D] → [3,O,O], noise from `seed` (as generate). */
+/** The pack's super-resolution stage on F decoder images [F,3,D,D] → [F,3,O,O], image f's noise from `seeds[f]` (as generate). */
 export async function superResolve(
   pack: Pack,
   decoded: Float32Array,
   steps: number,
-  seed: number,
+  seeds: number[],
   opts: { signal?: AbortSignal; onStep?: StepListener } = {},
 ): Promise<Float32Array> {
   const m = pack.manifest;
   const D = m.resolution.decoder;
   const O = m.resolution.output;
+  const F = seeds.length;
   const first = pack.net('super_res_first');
   const last = pack.net('super_res_last');
-  const noiseSrc = new SeededNoise([seed]);
+  const noiseSrc = new SeededNoise(seeds);
   const sched = new UnCLIPScheduler(m.schedulers.super_res);
   const ts = sched.setTimesteps(steps);
   const px = 3 * O * O;
-  const up = resizeBicubicAA(decoded, 3, D, D, O, O);
-  const y = new Float32Array(px);
-  noiseSrc.fill('super_res', -1, 0, y);
-  const input = new Float32Array(2 * px);
-  input.set(up, px);
-  const timestep = new BigInt64Array(1);
-  const eps = new Float32Array(px);
-  const noise = new Float32Array(px);
+  const up = resizeBicubicAA(decoded, 3 * F, D, D, O, O);
+  const y = new Float32Array(F * px);
+  const image = (buf: Float32Array, f: number): Float32Array => buf.subarray(f * px, (f + 1) * px);
+  for (let f = 0; f < F; f++) noiseSrc.fill('super_res', -1, f, image(y, f));
+  // per image: [noisy sample, bicubic upsample] as the UNet's 6 input channels
+  const input = new Float32Array(2 * F * px);
+  for (let f = 0; f < F; f++) input.set(image(up, f), (2 * f + 1) * px);
+  const timestep = new BigInt64Array(F);
+  const eps = new Float32Array(F * px);
+  const noise = new Float32Array(F * px);
   const feeds = {
-    sample: new ort.Tensor('float32', input, [1, 6, O, O]),
-    timestep: new ort.Tensor('int64', timestep, [1]),
+    sample: new ort.Tensor('float32', input, [F, 6, O, O]),
+    timestep: new ort.Tensor('int64', timestep, [F]),
   };
-  const fetches = { out_sample: new ort.Tensor('float32', eps, [1, 3, O, O]) };
+  const fetches = { out_sample: new ort.Tensor('float32', eps, [F, 3, O, O]) };
   for (let i = 0; i < ts.length; i++) {
     const t = ts[i]!;
-    input.set(y, 0);
+    for (let f = 0; f < F; f++) input.set(image(y, f), 2 * f * px);
     timestep.fill(BigInt(t));
     await run(i === ts.length - 1 ? last : first, feeds, fetches, opts.signal);
-    if (t > 0) noiseSrc.fill('super_res', i, 0, noise);
+    if (t > 0) for (let f = 0; f < F; f++) noiseSrc.fill('super_res', i, f, image(noise, f));
     sched.step({ modelOutput: eps, timestep: t, sample: y, prevTimestep: sched.prevTimestep(i), noise, out: y });
     opts.onStep?.('super_res', i + 1, ts.length);
   }

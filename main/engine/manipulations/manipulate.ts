@@ -85,36 +85,61 @@ class Texts {
   }
 }
 
-interface RenderJob {
+/** Pictures decoded per network call: on 2 CPU cores a batch of 4 runs at ≈ 130 GFLOP/s against ≈ 95 for one. */
+export const FRAMES_PER_CALL = 4;
+
+/** One frame to decode: its image embedding, x_T, caption and seed (η noise and super-resolution). */
+interface FrameJob {
   zi: Float32Array;
   xT: Float32Array;
   text: TextCond;
+  seed: number;
+}
+
+/** What all frames of one manipulation share. */
+interface RenderSettings {
   uncond: TextCond;
   steps: number;
   guidance: number;
   eta: number;
-  seed: number;
 }
 
-async function render(pack: Pack, job: RenderJob, o: CommonOptions): Promise<Frame> {
-  const c = await decoderCond(pack, job.zi, job.text, job.uncond, job.guidance, o.signal);
-  const decoder = await ddimSample(pack, c, job.xT, job.steps, {
-    eta: job.eta,
-    seed: job.seed,
-    ...(o.signal ? { signal: o.signal } : {}),
-    ...(o.onStep ? { onStep: o.onStep } : {}),
-  });
+/** Decodes frames FRAMES_PER_CALL at a time; each frame is the same as if it were decoded alone. */
+async function render(pack: Pack, jobs: FrameJob[], r: RenderSettings, o: CommonOptions): Promise<Frame[]> {
+  const withSR = o.superRes ?? pack.hasSuperRes;
+  if (withSR && !pack.hasSuperRes)
+    throw new InputError(`superRes: the pack "${pack.manifest.name}" has no super-resolution stage`);
   const D = pack.manifest.resolution.decoder;
-  let planes = decoder;
-  let size = D;
-  if (o.superRes ?? pack.hasSuperRes) {
-    if (!pack.hasSuperRes)
-      throw new InputError(`superRes: the pack "${pack.manifest.name}" has no super-resolution stage`);
-    planes = await superResolve(pack, decoder, o.stepsSuperRes ?? pack.manifest.defaults.super_res_steps, job.seed, o);
-    size = pack.manifest.resolution.output;
+  const size = withSR ? pack.manifest.resolution.output : D;
+  const out: Frame[] = [];
+  for (let s = 0; s < jobs.length; s += FRAMES_PER_CALL) {
+    const batch = jobs.slice(s, s + FRAMES_PER_CALL);
+    const seeds = batch.map((j) => j.seed);
+    const c = await decoderCond(pack, batch, r.uncond, r.guidance, o.signal);
+    const xT = new Float32Array(batch.length * 3 * D * D);
+    batch.forEach((j, f) => xT.set(j.xT, f * 3 * D * D));
+    const decoded = await ddimSample(pack, c, xT, r.steps, {
+      eta: r.eta,
+      seeds,
+      ...(o.signal ? { signal: o.signal } : {}),
+      ...(o.onStep ? { onStep: o.onStep } : {}),
+    });
+    const planes = withSR
+      ? await superResolve(pack, decoded, o.stepsSuperRes ?? pack.manifest.defaults.super_res_steps, seeds, o)
+      : decoded;
+    for (const [f, j] of batch.entries()) {
+      const rgb = toRgb8(planes, f, size);
+      out.push({
+        decoder: decoded.slice(f * 3 * D * D, (f + 1) * 3 * D * D),
+        rgb,
+        png: await encodePng(rgb, size, size),
+        size,
+        zi: j.zi,
+        seed: j.seed,
+      });
+    }
   }
-  const rgb = toRgb8(planes, 0, size);
-  return { decoder, rgb, png: await encodePng(rgb, size, size), size, zi: job.zi, seed: job.seed };
+  return out;
 }
 
 // ── Encode ──────────────────────────────────────────────────────────────────────────────────────────────
@@ -151,10 +176,10 @@ export async function invert(pack: Pack, bytes: Uint8Array, o: InvertOptions = {
   const source = squareRgb(img, D);
   const texts = new Texts(pack, o.signal);
   const [text, uncond] = await Promise.all([texts.get(caption), texts.get('')]);
-  const c = await decoderCond(pack, zi, text, uncond, guidance, o.signal);
+  const c = await decoderCond(pack, [{ zi, text }], uncond, guidance, o.signal);
   const xT = await ddimInvert(pack, c, rgbToPlanes(source, D), steps, { ...o, refine });
   const seed = o.seed ?? 0;
-  const reconstruction = await render(pack, { zi, xT, text, uncond, steps, guidance, eta: 0, seed }, o);
+  const [reconstruction] = await render(pack, [{ zi, xT, text, seed }], { uncond, steps, guidance, eta: 0 }, o);
   const latent: BipartiteLatent = {
     zi,
     xT,
@@ -188,7 +213,13 @@ async function conditioning(pack: Pack, latent: BipartiteLatent, o: CommonOption
 /** The η = 0 regeneration of a saved latent (what every manipulation reduces to at its identity setting). */
 export async function reconstruct(pack: Pack, latent: BipartiteLatent, o: CommonOptions = {}): Promise<Frame> {
   const k = await conditioning(pack, latent, o, 'latent');
-  return render(pack, { zi: latent.zi, xT: latent.xT, ...k, eta: 0 }, o);
+  const [frame] = await render(
+    pack,
+    [{ zi: latent.zi, xT: latent.xT, text: k.text, seed: k.seed }],
+    { ...k, eta: 0 },
+    o,
+  );
+  return frame!;
 }
 
 // ── Variations ──────────────────────────────────────────────────────────────────────────────────────────
@@ -227,13 +258,11 @@ export async function vary(pack: Pack, latent: BipartiteLatent, o: VaryOptions =
     { ...o, guidance: o.guidance ?? variationGuidance(pack, latent, eta, fresh) },
     'latent',
   );
-  const out: Frame[] = [];
-  for (let i = 0; i < n; i++) {
+  const jobs = Array.from({ length: n }, (_, i) => {
     const seed = (k.seed + i) >>> 0;
-    const xT = fresh ? freshNoise(pack, seed) : latent.xT;
-    out.push(await render(pack, { ...k, zi: latent.zi, xT, eta, seed }, o));
-  }
-  return out;
+    return { zi: latent.zi, xT: fresh ? freshNoise(pack, seed) : latent.xT, text: k.text, seed };
+  });
+  return render(pack, jobs, { ...k, eta }, o);
 }
 
 // ── Interpolations ──────────────────────────────────────────────────────────────────────────────────────
@@ -277,26 +306,13 @@ export async function interpolate(
   const guidance = o.guidance ?? a.inversion.guidance;
   const fixed = mode === 'a' ? a.xT : mode === 'b' ? b.xT : mode === 'random' ? freshNoise(pack, ka.seed) : null;
   const ts = Array.from({ length: frames }, (_, i) => (i === frames - 1 ? 1 : i / (frames - 1)));
-  const out: Frame[] = [];
-  for (const t of ts) {
-    out.push(
-      await render(
-        pack,
-        {
-          zi: slerp(a.zi, b.zi, t),
-          xT: fixed ?? slerp(a.xT, b.xT, t),
-          text: blendText(ka.text, textB, t),
-          uncond: ka.uncond,
-          steps,
-          guidance,
-          eta: 0,
-          seed: ka.seed,
-        },
-        o,
-      ),
-    );
-  }
-  return { ts, frames: out };
+  const jobs = ts.map((t) => ({
+    zi: slerp(a.zi, b.zi, t),
+    xT: fixed ?? slerp(a.xT, b.xT, t),
+    text: blendText(ka.text, textB, t),
+    seed: ka.seed,
+  }));
+  return { ts, frames: await render(pack, jobs, { uncond: ka.uncond, steps, guidance, eta: 0 }, o) };
 }
 
 // ── Text diffs ──────────────────────────────────────────────────────────────────────────────────────────
@@ -329,11 +345,13 @@ export async function textDiff(
     );
   const len = norm(latent.zi);
   const target = zd.map((v) => v * len);
-  const frames: Frame[] = [];
-  for (const theta of o.thetas) {
-    frames.push(await render(pack, { ...k, zi: slerp(latent.zi, target, theta), xT: latent.xT, eta: 0 }, o));
-  }
-  return { thetas: o.thetas, frames, from };
+  const jobs = o.thetas.map((theta) => ({
+    zi: slerp(latent.zi, target, theta),
+    xT: latent.xT,
+    text: k.text,
+    seed: k.seed,
+  }));
+  return { thetas: o.thetas, frames: await render(pack, jobs, { ...k, eta: 0 }, o), from };
 }
 
 /** θ sweep of `frames` values from 0 to max. */
