@@ -47,6 +47,8 @@ export interface DecoderCond {
   rows: number;
   guidance: number;
   feeds: Record<string, ort.Tensor>;
+  /** The decoder's output [rows,6,D,D], bound once so every step writes into `out`. */
+  fetches: Record<string, ort.Tensor>;
   input: Float32Array;
   timestep: BigInt64Array;
   out: Float32Array;
@@ -108,13 +110,15 @@ export async function decoderCond(
   const px = 3 * D * D;
   const input = new Float32Array(rows * px);
   const timestep = new BigInt64Array(rows);
+  const out = new Float32Array(rows * 2 * px);
   return {
     frames: F,
     rows,
     guidance: cfg ? guidance : 1,
     input,
     timestep,
-    out: new Float32Array(rows * 2 * px),
+    out,
+    fetches: { out_sample: new ort.Tensor('float32', out, [rows, 6, D, D]) },
     feeds: {
       sample: new ort.Tensor('float32', input, [rows, 3, D, D]),
       timestep: new ort.Tensor('int64', timestep, [rows]),
@@ -139,7 +143,7 @@ async function epsilon(
   c.input.set(x, 0);
   if (c.rows > c.frames) c.input.set(x, c.frames * px);
   c.timestep.fill(BigInt(t));
-  await run(pack.net('decoder'), c.feeds, { out_sample: new ort.Tensor('float32', c.out, [c.rows, 6, D, D]) }, signal);
+  await run(pack.net('decoder'), c.feeds, c.fetches, signal);
   const g = f32(c.guidance);
   for (let f = 0; f < c.frames; f++) {
     const e = eps.subarray(f * px, (f + 1) * px);
