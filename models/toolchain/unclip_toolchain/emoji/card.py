@@ -107,7 +107,7 @@ the pack's default steps (prior {DEFAULTS['prior_steps']}, decoder {DEFAULTS['de
 
 ```
 cd models/toolchain
-../.venv/bin/python -m unclip_toolchain.emoji all --budget-minutes 180     # data -> train -> eval -> export
+../.venv/bin/python -m unclip_toolchain.emoji all --budget-minutes 170     # data -> train -> eval -> export (~3 h)
 # or stage by stage, resuming from models/work/emoji-run/ckpt/*.pt:
 ../.venv/bin/python -m unclip_toolchain.emoji train --plan decoder=30,sr=10
 ../.venv/bin/python -m unclip_toolchain.emoji eval && ../.venv/bin/python -m unclip_toolchain.emoji export
