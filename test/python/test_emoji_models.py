@@ -103,3 +103,15 @@ def test_all_resumes_against_its_budget(tmp_path):
     assert plan["clip"] == budget["clip"] - 6.0
     assert plan["prior"] == 0.0
     assert plan["decoder"] == budget["decoder"]
+
+
+def test_lr_warms_up_then_cools_down_over_the_last_fifth_of_a_known_budget():
+    from unclip_toolchain.emoji.train import COOLDOWN, WARMUP, lr_at
+
+    assert lr_at(0, 1.0) == 1.0 / WARMUP
+    assert lr_at(10 * WARMUP, 1.0) == 1.0                   # no budget known: constant after warm-up
+    assert lr_at(10 * WARMUP, 1.0, progress=0.5) == 1.0
+    assert abs(lr_at(10 * WARMUP, 1.0, progress=1 - COOLDOWN) - 1.0) < 1e-9
+    assert abs(lr_at(10 * WARMUP, 1.0, progress=1 - COOLDOWN / 2) - 0.5) < 1e-9
+    assert lr_at(10 * WARMUP, 1.0, progress=1.0) == 0.0
+    assert lr_at(10 * WARMUP, 1.0, progress=1.3) == 0.0     # a resumed stage past its budget never goes negative
