@@ -170,9 +170,9 @@ class Stage:
         start = last_save = last_log = time.time()
         t_prev, acc, n, cnt = start, {}, 0, 0
         while time.time() - start < minutes * 60 and (max_steps is None or n < max_steps):
+            lr = lr_at(self.step, LR[self.name], self.elapsed / (budget_minutes * 60) if budget_minutes else None)
             for g in self.opt.param_groups:
-                g["lr"] = lr_at(self.step, LR[self.name],
-                                self.elapsed / (budget_minutes * 60) if budget_minutes else None)
+                g["lr"] = lr
             loss, parts = self.loss()
             self.opt.zero_grad(set_to_none=True)
             loss.backward()
