@@ -115,3 +115,48 @@ def test_lr_warms_up_then_cools_down_over_the_last_fifth_of_a_known_budget():
     assert abs(lr_at(10 * WARMUP, 1.0, progress=1 - COOLDOWN / 2) - 0.5) < 1e-9
     assert lr_at(10 * WARMUP, 1.0, progress=1.0) == 0.0
     assert lr_at(10 * WARMUP, 1.0, progress=1.3) == 0.0     # a resumed stage past its budget never goes negative
+
+
+def test_precision_option_is_checked_and_auto_follows_the_cpu():
+    from unclip_toolchain.emoji.train import resolve_precision
+
+    assert resolve_precision("fp32") == "fp32" and resolve_precision("bf16") == "bf16"
+    native = torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
+    assert resolve_precision("auto") == ("bf16" if native else "fp32")
+    with pytest.raises(ValueError, match="--precision: 'fp16' is not one of auto, bf16, fp32"):
+        resolve_precision("fp16")
+
+
+def test_bf16_autocast_keeps_float32_weights_and_the_decoder_loss_close_to_float32():
+    """Mixed precision as the stages use it: bf16 forward, float32 loss, float32 gradients on float32 weights."""
+    from types import SimpleNamespace
+
+    from unclip_toolchain.emoji.diffusion import Schedule
+    from unclip_toolchain.emoji.models import build_decoder
+    from unclip_toolchain.emoji.train import Stage
+
+    sizes = Sizes(embed=32, decoder_channels=(16, 32), decoder_head_dim=16, norm_groups=8, decoder_size=16)
+    dec = build_decoder(sizes, 0)
+    g = torch.Generator().manual_seed(0)
+    B = 4
+    x0 = torch.rand(B, 3, 16, 16, generator=g) * 2 - 1
+    noise = torch.randn(B, 3, 16, 16, generator=g)
+    t = torch.tensor([10, 300, 600, 990])
+    sch = Schedule()
+    xt = sch.q_sample(x0, t, noise)
+    enc, add = torch.randn(B, 6, 32, generator=g), torch.randn(B, 64, generator=g)
+    losses, grads = {}, {}
+    for precision in ("fp32", "bf16"):
+        dec.zero_grad(set_to_none=True)
+        with Stage.autocast(SimpleNamespace(precision=precision)):
+            out = dec(xt, t, encoder_hidden_states=enc, class_labels=add).sample
+        assert out.dtype == (torch.bfloat16 if precision == "bf16" else torch.float32)
+        mse, vb = sch.hybrid_loss(out.float(), x0, xt, t, noise)
+        (mse + vb).backward()
+        losses[precision] = mse.item()
+        w = dec.conv_in.weight
+        assert w.dtype == torch.float32 and w.grad.dtype == torch.float32
+        grads[precision] = w.grad.clone()
+    assert abs(losses["bf16"] - losses["fp32"]) < 0.02 * losses["fp32"], losses
+    cos = torch.nn.functional.cosine_similarity(grads["bf16"].flatten(), grads["fp32"].flatten(), dim=0)
+    assert cos > 0.98, float(cos)

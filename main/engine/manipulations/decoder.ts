@@ -227,7 +227,15 @@ export async function ddimSample(
   c: DecoderCond,
   xT: Float32Array,
   steps: number,
-  opts: { eta?: number; seeds?: number[]; signal?: AbortSignal; onStep?: StepListener } = {},
+  opts: {
+    eta?: number;
+    seeds?: number[];
+    /** With a guided `c`: the same pictures unguided, used for the first `unguidedSteps` (the noisiest). */
+    unguided?: DecoderCond;
+    unguidedSteps?: number;
+    signal?: AbortSignal;
+    onStep?: StepListener;
+  } = {},
 ): Promise<Float32Array> {
   const eta = opts.eta ?? 0;
   const sched = ddimFor(pack);
@@ -237,8 +245,9 @@ export async function ddimSample(
   const eps = new Float32Array(x.length);
   const noise = eta > 0 ? new Float32Array(x.length) : undefined;
   const rngs = eta > 0 ? Array.from({ length: c.frames }, (_, f) => new GaussianNoise(opts.seeds?.[f] ?? 0)) : [];
+  const unguidedSteps = opts.unguided ? (opts.unguidedSteps ?? 0) : 0;
   for (let i = 0; i < ts.length; i++) {
-    await epsilon(pack, c, x, ts[i]!, eps, opts.signal);
+    await epsilon(pack, i < unguidedSteps ? opts.unguided! : c, x, ts[i]!, eps, opts.signal);
     rngs.forEach((rng, f) => rng.fill(noiseStream(NoiseStage.ddim, i), noise!.subarray(f * px, (f + 1) * px)));
     // elementwise, so one step serves the whole batch
     sched.step({ modelOutput: eps, timestep: ts[i]!, sample: x, eta, ...(noise ? { noise } : {}), out: x });

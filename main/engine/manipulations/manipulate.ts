@@ -20,6 +20,7 @@ export const MANIP_LIMITS = {
   frames: { min: 2, max: 64 },
   n: { min: 1, max: 64 },
   theta: { min: 0, max: 1 },
+  guidedShare: { min: 0, max: 1 },
 } as const;
 
 function checkInt(field: string, v: number, lo: number, hi: number): void {
@@ -102,6 +103,8 @@ interface RenderSettings {
   steps: number;
   guidance: number;
   eta: number;
+  /** Share of the steps, least noisy first, that are guided (default all); the noisiest rest run unguided, half the rows. */
+  guidedShare?: number;
 }
 
 /** Decodes frames FRAMES_PER_CALL at a time; each frame is the same as if it were decoded alone. */
@@ -116,11 +119,14 @@ async function render(pack: Pack, jobs: FrameJob[], r: RenderSettings, o: Common
     const batch = jobs.slice(s, s + FRAMES_PER_CALL);
     const seeds = batch.map((j) => j.seed);
     const c = await decoderCond(pack, batch, r.uncond, r.guidance, o.signal);
+    const share = c.rows > c.frames ? (r.guidedShare ?? 1) : 1;
+    const unguided = share < 1 ? await decoderCond(pack, batch, null, 1, o.signal) : undefined;
     const xT = new Float32Array(batch.length * 3 * D * D);
     batch.forEach((j, f) => xT.set(j.xT, f * 3 * D * D));
     const decoded = await ddimSample(pack, c, xT, r.steps, {
       eta: r.eta,
       seeds,
+      ...(unguided ? { unguided, unguidedSteps: r.steps - Math.round(share * r.steps) } : {}),
       ...(o.signal ? { signal: o.signal } : {}),
       ...(o.onStep ? { onStep: o.onStep } : {}),
     });
@@ -230,6 +236,8 @@ export interface VaryOptions extends CommonOptions {
   eta?: number;
   /** Ignore x_T: fresh noise per variation (diffusers' image-variation pipeline). */
   fresh?: boolean;
+  /** Share of the DDIM steps, least noisy first, that are guided (see VARIATION_GUIDED_SHARE). */
+  guidedShare?: number;
 }
 
 /**
@@ -245,12 +253,17 @@ export function variationGuidance(pack: Pack, latent: BipartiteLatent, eta: numb
   return fresh ? g1 : g0 + eta * (g1 - g0);
 }
 
+/** Share of a variation's DDIM steps, least noisy first, that are guided. */
+export const VARIATION_GUIDED_SHARE = 1;
+
 /** Variation k uses seed + k for its DDIM noise (and fresh x_T, and super-resolution). */
 export async function vary(pack: Pack, latent: BipartiteLatent, o: VaryOptions = {}): Promise<Frame[]> {
   const n = o.n ?? 4;
   const eta = o.eta ?? 1;
   checkInt('n', n, MANIP_LIMITS.n.min, MANIP_LIMITS.n.max);
   checkReal('eta', eta, MANIP_LIMITS.eta.min, MANIP_LIMITS.eta.max);
+  if (o.guidedShare !== undefined)
+    checkReal('guidedShare', o.guidedShare, MANIP_LIMITS.guidedShare.min, MANIP_LIMITS.guidedShare.max);
   const fresh = o.fresh === true;
   const k = await conditioning(
     pack,
@@ -262,7 +275,7 @@ export async function vary(pack: Pack, latent: BipartiteLatent, o: VaryOptions =
     const seed = (k.seed + i) >>> 0;
     return { zi: latent.zi, xT: fresh ? freshNoise(pack, seed) : latent.xT, text: k.text, seed };
   });
-  return render(pack, jobs, { ...k, eta }, o);
+  return render(pack, jobs, { ...k, eta, guidedShare: o.guidedShare ?? VARIATION_GUIDED_SHARE }, o);
 }
 
 // ── Interpolations ──────────────────────────────────────────────────────────────────────────────────────

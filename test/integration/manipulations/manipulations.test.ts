@@ -14,6 +14,7 @@ import {
   saveLatent,
   textDiff,
   vary,
+  VARIATION_GUIDED_SHARE,
   type Frame,
   type InvertResult,
 } from '../../../main/engine/manipulations/index.ts';
@@ -84,6 +85,18 @@ test('variations at η = 1 differ in pixels and are reproducible per seed; fresh
   assert.ok(!same(fresh!.decoder, a.reconstruction.decoder));
 });
 
+test('guidance on a share of the steps: none of them is the unguided variation; the default share is the default', async () => {
+  const o = { n: 1, eta: 1, seed: 8 };
+  const [dflt] = await vary(pack, a.latent, { ...o, guidedShare: VARIATION_GUIDED_SHARE });
+  assert.ok(same(dflt!.decoder, etaOne[1]!.decoder));
+  const [none] = await vary(pack, a.latent, { ...o, guidedShare: 0 });
+  const [unguided] = await vary(pack, a.latent, { ...o, guidance: 1 });
+  assert.ok(same(none!.decoder, unguided!.decoder));
+  const [all] = await vary(pack, a.latent, { ...o, guidedShare: 1 });
+  const [part] = await vary(pack, a.latent, { ...o, guidedShare: 0.5 });
+  assert.ok(!same(all!.decoder, none!.decoder) && !same(part!.decoder, all!.decoder) && !same(part!.decoder, none!.decoder));
+});
+
 test('a saved latent is accepted back; one saved by another pack is refused with one line', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'manip-'));
   const file = join(dir, 'noto-1f600.latent.safetensors');
@@ -114,6 +127,7 @@ test('bad manipulation settings fail with one line naming the setting', async ()
   );
   await assert.rejects(interpolate(pack, a.latent, b.latent, { frames: 1 }), /frames: must be an integer in \[2, 64\]/);
   await assert.rejects(vary(pack, a.latent, { eta: -0.1 }), /eta: must be a number in \[0, 1\]/);
+  await assert.rejects(vary(pack, a.latent, { guidedShare: 1.5 }), /guidedShare: must be a number in \[0, 1\]/);
   await assert.rejects(invert(pack, new Uint8Array(0), { name: 'empty.png' }), /empty.png: the file is empty/);
   await assert.rejects(
     invert(pack, new Uint8Array(8), { refine: 9 }),

@@ -28,6 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--run", type=Path, default=RUN_DIR)
     p.add_argument("--data", type=Path, default=DATA_DIR)
     p.add_argument("--max-steps", type=int, default=None, help="stop each stage after this many steps (smoke runs)")
+    p.add_argument("--precision", default="auto", help="auto (bf16 where the CPU has it natively), bf16 or fp32")
     p = sub.add_parser("status", help="steps and minutes trained per stage")
     p.add_argument("--run", type=Path, default=RUN_DIR)
     p = sub.add_parser("assemble", help="EMA weights -> diffusers UnCLIPPipeline (+ image encoder) save_pretrained")
@@ -48,6 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--run", type=Path, default=RUN_DIR)
     p.add_argument("--data", type=Path, default=DATA_DIR)
     p.add_argument("--out", type=Path, default=DEFAULT_PACK)
+    p.add_argument("--precision", default="auto", help="auto (bf16 where the CPU has it natively), bf16 or fp32")
     a = ap.parse_args(argv)
 
     if a.cmd == "data":
@@ -58,7 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     elif a.cmd == "train":
         from .train import parse_plan, train_plan
 
-        train_plan(parse_plan(a.plan), run_dir=a.run, data_dir=a.data, seed=a.seed, max_steps=a.max_steps)
+        train_plan(parse_plan(a.plan), run_dir=a.run, data_dir=a.data, seed=a.seed, max_steps=a.max_steps,
+                   precision=a.precision)
     elif a.cmd == "status":
         from .train import stage_summary
 
@@ -87,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         # minutes left per stage, so an interrupted `all` resumes where its budget stands
         budgets = {k: a.budget_minutes * v for k, v in BUDGET_SHARES.items()}
         plan = remaining_plan(budgets, a.run)
-        train_plan(plan, run_dir=a.run, data_dir=a.data, seed=a.seed, budgets=budgets)
+        train_plan(plan, run_dir=a.run, data_dir=a.data, seed=a.seed, budgets=budgets, precision=a.precision)
         evaluate(a.run, a.data, a.out)   # writes eval.json, contact-sheet.png, MODEL_CARD.md
         export_pack(a.run, a.out)        # assembles the pipeline and exports it with the card
     return 0

@@ -24,7 +24,8 @@ def model_card(run_dir: Path = RUN_DIR, data_dir: Path = DATA_DIR, notes: str = 
     dups = ", ".join(f"{k} {v['duplicates']}" for k, v in counts["per_style"].items())
     train_rows = ""
     for stage, t in (ev["training"] if ev else stage_summary(run_dir)).items():
-        train_rows += f"| {stage} | {t['steps']} | {t['batch']} | {t['minutes']} | {LR[stage]} |\n"
+        train_rows += (f"| {stage} | {t['steps']} | {t['batch']} | {t['minutes']} | {LR[stage]} | "
+                       f"{t.get('precision', 'fp32')} |\n")
     table = ev["table"] if ev else "_not evaluated yet_"
     extra = ""
     if ev:
@@ -87,10 +88,13 @@ antialiasing exactly like the pipeline. (With eps prediction the first of its 7 
 amplified noise whatever the network does; see the notes.) super_res_last, when trained, starts from
 super_res_first and is fine-tuned on t < 50 only (it runs on the final step); when not, the pack uses
 super_res_first's weights for it.
-AdamW (betas 0.9/0.99, weight decay 0.01), warm-up 50 steps, gradient clipping 1.0.
+AdamW (betas 0.9/0.99, weight decay 0.01), warm-up 50 steps, gradient clipping 1.0; under `emoji all` each stage's
+learning rate falls linearly to 0 over the last fifth of its budget. Precision "bf16": the trained networks' forward
+passes under bfloat16 autocast (the CPU's native AVX512-BF16), float32 weights, optimiser, EMA, losses and frozen
+CLIP encodings.
 
-| stage | steps | batch | minutes | lr |
-|---|---|---|---|---|
+| stage | steps | batch | minutes | lr | precision |
+|---|---|---|---|---|---|
 {train_rows}
 Wall-clock minutes of training on a 2-core CPU, no GPU (the notes below say what else shared the machine).
 

@@ -11,6 +11,7 @@ has started, CLIP is frozen (its embedding space is what prior/decoder learned),
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -44,6 +45,20 @@ MIN_SNR_GAMMA = 5.0
 # Decoder: half of the t >= 700 samples are trained on first-step garbage (see
 # Schedule.q_sample_first_step_garbage). Introduced with the min-SNR weighting, for the same colour casts.
 FIRST_STEP_GARBAGE = (700, 0.5)
+# Mixed precision: the trained networks' forward passes run under bfloat16 autocast where the CPU multiplies bf16
+# natively (AVX512-BF16 / AMX); weights, optimiser state, EMA, losses and the frozen CLIP encodings stay float32.
+# Measured on the 2-core AMD EPYC (Zen 5) dev VM, one full training step (fwd + bwd + AdamW + EMA): decoder 616 ->
+# 430 ms, super-resolution 987 -> 592 ms, CLIP vision 277 -> 209 ms. Without native bf16 it would be emulated and
+# slower, so "auto" falls back to float32 there.
+PRECISIONS = ("auto", "bf16", "fp32")
+
+
+def resolve_precision(precision: str) -> str:
+    if precision not in PRECISIONS:
+        raise ValueError(f"--precision: {precision!r} is not one of {', '.join(PRECISIONS)}")
+    if precision == "auto":
+        return "bf16" if torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported() else "fp32"
+    return precision
 
 
 def log(run_dir: Path, msg: str, **fields) -> None:
@@ -109,8 +124,9 @@ class Stage:
 
     name = ""
 
-    def __init__(self, run_dir: Path, data: EmojiData, sizes: Sizes, seed: int) -> None:
+    def __init__(self, run_dir: Path, data: EmojiData, sizes: Sizes, seed: int, precision: str = "fp32") -> None:
         self.run_dir, self.data, self.sizes, self.seed = run_dir, data, sizes, seed
+        self.precision = precision
         self.batches = Batches(data, seed + 1000 * (STAGES.index(self.name) + 1))
         self.step = 0
         self.elapsed = 0.0
@@ -124,12 +140,19 @@ class Stage:
     def loss(self) -> tuple[torch.Tensor, dict]:
         raise NotImplementedError
 
+    def autocast(self):
+        """Scope of a trained network's forward pass (see PRECISIONS); losses are taken outside it, in float32."""
+        if self.precision == "bf16":
+            return torch.autocast("cpu", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
     def params(self):
         ps = [p for m in self.modules.values() for p in m.parameters() if p.requires_grad]
         return ps + self.extra_params
 
     def state(self) -> dict:
         return {"stage": self.name, "step": self.step, "elapsed": self.elapsed, "sizes": sizes_to_json(self.sizes),
+                "precision": self.precision,
                 "model": {k: m.state_dict() for k, m in self.modules.items()},
                 "ema": {k: e.state_dict() for k, e in self.emas.items()},
                 "opt": self.opt.state_dict(), "batches": self.batches.state(),
@@ -151,7 +174,8 @@ class Stage:
             self.batches.load_state(ck["batches"])
             torch.set_rng_state(ck["torch_rng"])
             self.step, self.elapsed = ck["step"], ck["elapsed"]
-            log(self.run_dir, f"{self.name}: resumed at step {self.step} ({self.elapsed / 60:.1f} min trained)")
+            log(self.run_dir, f"{self.name}: resumed at step {self.step} ({self.elapsed / 60:.1f} min trained, "
+                              f"{self.precision})")
         else:
             torch.manual_seed(self.seed + STAGES.index(self.name))
             self.on_fresh_start()
@@ -216,9 +240,10 @@ class ClipStage(Stage):
 
     def loss(self):
         imgs, caps, keys = self.batches.sample(BATCH["clip"])
-        t_emb, _, _ = self.text.encode(caps)
-        i_emb = self.modules["vision"](pixel_values=clip_pixels(imgs)).image_embeds
-        t_emb, i_emb = F.normalize(t_emb, dim=-1), F.normalize(i_emb, dim=-1)
+        with self.autocast():
+            t_emb, _, _ = self.text.encode(caps)
+            i_emb = self.modules["vision"](pixel_values=clip_pixels(imgs)).image_embeds
+        t_emb, i_emb = F.normalize(t_emb.float(), dim=-1), F.normalize(i_emb.float(), dim=-1)
         logits = self.logit_scale.clamp(max=math.log(100)).exp() * i_emb @ t_emb.T
         # Same concept twice in a batch (other style / composition) is not a negative: soft targets.
         same = torch.tensor([[a == b for b in keys] for a in keys], dtype=torch.float32)
@@ -286,7 +311,8 @@ class PriorStage(DownstreamStage):
         x0 = (z - prior.clip_mean) / prior.clip_std
         t = torch.randint(0, self.sch.T, (len(z),))
         xt = self.sch.q_sample(x0, t, torch.randn_like(x0))
-        pred = prior_forward(prior, xt, t, e, h, m)
+        with self.autocast():
+            pred = prior_forward(prior, xt, t, e, h, m).float()
         loss = F.mse_loss(pred, x0)
         cos = F.cosine_similarity(pred * prior.clip_std + prior.clip_mean, z).mean()
         return loss, {"loss": loss.item(), "cos": cos.item()}
@@ -306,14 +332,16 @@ class DecoderStage(DownstreamStage):
         tp = self.modules["text_proj"]
         drop_z = torch.rand(len(z)) < 0.1
         z = torch.where(drop_z[:, None], tp.learned_classifier_free_guidance_embeddings[None].expand_as(z), z)
-        enc, add = tp(image_embeddings=z, prompt_embeds=e, text_encoder_hidden_states=h,
-                      do_classifier_free_guidance=False)
         mask = F.pad(m, (tp.clip_extra_context_tokens, 0), value=True)
         x0 = F.interpolate(imgs * 2 - 1, size=self.sizes.decoder_size, mode="bilinear", antialias=True,
                            align_corners=False)
         t = torch.randint(0, self.sch.T, (len(z),))
         xt, noise = self.sch.q_sample_first_step_garbage(x0, t, torch.randn_like(x0), *FIRST_STEP_GARBAGE)
-        out = self.modules["decoder"](xt, t, encoder_hidden_states=enc, class_labels=add, attention_mask=mask).sample
+        with self.autocast():
+            enc, add = tp(image_embeddings=z, prompt_embeds=e, text_encoder_hidden_states=h,
+                          do_classifier_free_guidance=False)
+            out = self.modules["decoder"](xt, t, encoder_hidden_states=enc, class_labels=add,
+                                          attention_mask=mask).sample.float()
         mse, vb = self.sch.hybrid_loss(out, x0, xt, t, noise, self.sch.min_snr_weight(t, MIN_SNR_GAMMA))
         return mse + vb, {"mse": mse.item(), "vb": vb.item()}
 
@@ -352,7 +380,8 @@ class SuperResStage(Stage):
         # x0 target (models.SR_PREDICTION_TYPE) with uniform weight: the high-noise steps, which fix colours and
         # layout, keep their share of the gradient, and the first step's estimate is the network's output, not
         # amplified noise. (Until step 2,916 the shipped SR was an eps model with the decoder's weighting.)
-        out = self.modules["sr"](torch.cat([self.sch.q_sample(y, t, noise), up], 1), t).sample
+        with self.autocast():
+            out = self.modules["sr"](torch.cat([self.sch.q_sample(y, t, noise), up], 1), t).sample.float()
         loss = (out - y).pow(2).mean()
         return loss, {"loss": loss.item()}
 
@@ -390,8 +419,10 @@ def parse_plan(plan: str) -> list[tuple[str, float]]:
 
 
 def train_plan(plan: list[tuple[str, float]], run_dir: Path = RUN_DIR, data_dir: Path = DATA_DIR, seed: int = 0,
-               max_steps: int | None = None, budgets: dict[str, float] | None = None) -> None:
+               max_steps: int | None = None, budgets: dict[str, float] | None = None,
+               precision: str = "auto") -> None:
     """Train each (stage, minutes) in order; `budgets` (whole minutes per stage) turn on the lr cool-down."""
+    precision = resolve_precision(precision)
     torch.set_num_threads(int(os.environ.get("EMOJI_THREADS", "2")))
     run_dir.mkdir(parents=True, exist_ok=True)
     data = EmojiData(data_dir)
@@ -402,8 +433,8 @@ def train_plan(plan: list[tuple[str, float]], run_dir: Path = RUN_DIR, data_dir:
         if name == "clip" and (run_dir / "clip_frozen").exists():
             log(run_dir, "clip: frozen (downstream stages were trained on it), skipped")
             continue
-        log(run_dir, f"{name}: training for {minutes} min (seed {seed})")
-        STAGE_CLASSES[name](run_dir, data, sizes, seed).train(minutes, max_steps=max_steps,
+        log(run_dir, f"{name}: training for {minutes:.1f} min (seed {seed}, {precision})")
+        STAGE_CLASSES[name](run_dir, data, sizes, seed, precision).train(minutes, max_steps=max_steps,
                                                               budget_minutes=(budgets or {}).get(name))
 
 
@@ -419,5 +450,6 @@ def stage_summary(run_dir: Path = RUN_DIR) -> dict:
         p = ckpt_path(run_dir, s)
         if p.is_file():
             ck = torch.load(p, weights_only=False, map_location="cpu")
-            out[s] = {"steps": ck["step"], "minutes": round(ck["elapsed"] / 60, 1), "batch": BATCH[s]}
+            out[s] = {"steps": ck["step"], "minutes": round(ck["elapsed"] / 60, 1), "batch": BATCH[s],
+                      "precision": ck.get("precision", "fp32")}   # the last chunk's (checkpoints before it: fp32)
     return out
