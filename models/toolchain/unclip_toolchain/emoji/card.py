@@ -96,7 +96,7 @@ CLIP encodings.
 | stage | steps | batch | minutes | lr | precision |
 |---|---|---|---|---|---|
 {train_rows}
-Wall-clock minutes of training on a 2-core CPU, no GPU (the notes below say what else shared the machine).
+Wall-clock minutes of training on a 2-core CPU, no GPU (the notes below say which CPU and what else shared it).
 
 ## Evaluation (`python -m unclip_toolchain.emoji eval`, diffusers UnCLIPPipeline in PyTorch)
 
@@ -111,7 +111,7 @@ the pack's default steps (prior {DEFAULTS['prior_steps']}, decoder {DEFAULTS['de
 
 ```
 cd models/toolchain
-../.venv/bin/python -m unclip_toolchain.emoji all --budget-minutes 170     # data -> train -> eval -> export (~3 h)
+../.venv/bin/python -m unclip_toolchain.emoji all --budget-minutes 120     # data -> train -> eval -> export (~2 h)
 # or stage by stage, resuming from models/work/emoji-run/ckpt/*.pt:
 ../.venv/bin/python -m unclip_toolchain.emoji train --plan decoder=30,sr=10
 ../.venv/bin/python -m unclip_toolchain.emoji eval && ../.venv/bin/python -m unclip_toolchain.emoji export
