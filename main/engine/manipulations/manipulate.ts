@@ -258,8 +258,9 @@ export function variationGuidance(pack: Pack, latent: BipartiteLatent, eta: numb
  * half the rows per call (guidance in a limited interval, Kynkäänniemi et al. 2024). η = 1 CLIP cosine to the
  * source on the 20 committed pictures × seeds 7–9 (emoji-tiny, 50 steps): guidance on every step mean 0.921,
  * min 0.834, 60/60 ≥ 0.8, 493 ms a variation; on the less noisy half 0.918, min 0.804, 60/60, 442 ms. On the
- * previous emoji pack skipping the noisiest steps scored higher than guiding all (0.6: mean 0.924 vs 0.911), while
- * guiding only the noisiest half scored lower (0.876, seed 7): the late steps need the guidance, the early ones not.
+ * previous emoji pack skipping the noisiest steps scored higher than guiding all (share 0.6, seeds 8–9: mean 0.924
+ * vs 0.911), while guiding only the noisiest half scored lower (seed 7: 0.876 vs 0.900): the late steps need the
+ * guidance, the early ones not.
  */
 export const VARIATION_GUIDED_SHARE = 0.5;
 

@@ -94,7 +94,9 @@ test('guidance on a share of the steps: none of them is the unguided variation; 
   assert.ok(same(none!.decoder, unguided!.decoder));
   const [all] = await vary(pack, a.latent, { ...o, guidedShare: 1 });
   const [part] = await vary(pack, a.latent, { ...o, guidedShare: 0.5 });
-  assert.ok(!same(all!.decoder, none!.decoder) && !same(part!.decoder, all!.decoder) && !same(part!.decoder, none!.decoder));
+  assert.ok(
+    !same(all!.decoder, none!.decoder) && !same(part!.decoder, all!.decoder) && !same(part!.decoder, none!.decoder),
+  );
 });
 
 test('a saved latent is accepted back; one saved by another pack is refused with one line', async () => {

@@ -451,5 +451,6 @@ def stage_summary(run_dir: Path = RUN_DIR) -> dict:
         if p.is_file():
             ck = torch.load(p, weights_only=False, map_location="cpu")
             out[s] = {"steps": ck["step"], "minutes": round(ck["elapsed"] / 60, 1), "batch": BATCH[s],
-                      "precision": ck.get("precision", "fp32")}   # the last chunk's (checkpoints before it: fp32)
+                      # of the last chunk trained; checkpoints older than this field were all fp32
+                      "precision": ck.get("precision", "fp32")}
     return out
