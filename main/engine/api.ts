@@ -80,6 +80,8 @@ export interface PackInfo {
   decoderSize?: number;
   /** CLIP embedding width. */
   embeddingDim?: number;
+  /** sha256 of manifest.json: the embedding space the pack's latents live in (set by Engine.info). */
+  fingerprint?: string;
   /** What this pack can do: super-resolution stage, image encoder (reranking and variations). */
   capabilities?: { superRes: boolean; imageEncoder: boolean };
 }

@@ -5,6 +5,7 @@ import { availableBackends } from './backends.ts';
 import { Pack } from './pack.ts';
 import { defaultPackDir } from './packs.ts';
 import { runManipulation } from './manipulations/request.ts';
+import { packFingerprint } from './manipulations/latent.ts';
 import { generate } from './pipeline.ts';
 import * as ort from 'onnxruntime-node';
 
@@ -48,7 +49,11 @@ export class Engine {
 
   async info(): Promise<EngineInfo> {
     const pack = await this.pack();
-    return { pack: pack.info(), availableBackends: availableBackends(), sessionBackends: pack.sessionBackends() };
+    return {
+      pack: { ...pack.info(), fingerprint: await packFingerprint(pack) },
+      availableBackends: availableBackends(),
+      sessionBackends: pack.sessionBackends(),
+    };
   }
 
   async generate(
