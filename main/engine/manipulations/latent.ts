@@ -9,7 +9,9 @@
 import { createHash } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { z } from 'zod';
 import type { Pack } from '../pack.ts';
+import { parseSafetensors } from '../safetensors.ts';
 import { InputError } from '../settings.ts';
 
 export const LATENT_SUFFIX = '.latent.safetensors';
@@ -97,51 +99,63 @@ export function encodeLatent(latent: BipartiteLatent): Uint8Array {
   return out;
 }
 
+// Everything in a latent file is checked before use: a damaged or hand-made one fails with one line naming
+// the file and the field, never with a TypeError or with garbage read as the embedding.
+const LatentMetaSchema = z.object({
+  caption: z.string(),
+  inversion: z.object({
+    steps: z.int().min(1),
+    guidance: z.number(),
+    refine: z.int().min(0).optional(),
+  }),
+  // JSON writes an exact reconstruction's Infinity as null
+  psnr: z
+    .number()
+    .nullable()
+    .transform((v) => v ?? Infinity),
+  decoderSize: z.int().min(1),
+  embeddingDim: z.int().min(1),
+  pack: z.object({ name: z.string(), fingerprint: z.string() }),
+  source: z.string().optional(),
+}) satisfies z.ZodType<LatentMeta, unknown>;
+
 export function decodeLatent(bytes: Uint8Array, name = 'latent'): BipartiteLatent {
   const bad = (why: string): InputError =>
     new InputError(`${name}: not an unCLIP latent file (${why}); make one with \`unclip invert IMAGE\``);
-  if (bytes.byteLength < 8) throw bad('too short');
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const headerLen = Number(view.getBigUint64(0, true));
-  if (headerLen > bytes.byteLength - 8) throw bad('header past the end of the file');
-  let header: Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] }> & {
-    __metadata__?: Record<string, string>;
-  };
-  try {
-    header = JSON.parse(Buffer.from(bytes.subarray(8, 8 + headerLen)).toString('utf8'));
-  } catch {
-    throw bad('header is not JSON');
-  }
-  const md = header.__metadata__;
+  const { metadata: md, tensors } = parseSafetensors(bytes, bad);
   if (md?.format !== LATENT_FORMAT) throw bad('no unclip-latent metadata');
   if (md.version !== String(LATENT_VERSION))
     throw new InputError(
       `${name}: latent format version ${md.version} is not supported (this app reads ${LATENT_VERSION})`,
     );
-  let meta: LatentMeta;
+  let json: unknown;
   try {
-    meta = JSON.parse(md.latent ?? '');
+    json = JSON.parse(md.latent ?? '');
   } catch {
-    throw bad('metadata is not JSON');
+    throw bad('metadata "latent" is not JSON');
   }
-  const base = 8 + headerLen;
-  const tensor = (key: string, count: number): Float32Array | undefined => {
-    const t = header[key];
+  const parsed = LatentMetaSchema.safeParse(json);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw bad(`metadata latent.${issue.path.join('.')}: ${issue.message}`);
+  }
+  const meta = parsed.data;
+  const tensor = (key: string, shape: number[]): Float32Array | undefined => {
+    const t = tensors.get(key);
     if (!t) return undefined;
-    const [s, e] = t.data_offsets;
-    if (t.dtype !== 'F32' || e - s !== count * 4 || base + e > bytes.byteLength)
-      throw bad(`tensor ${key} is malformed`);
-    const out = new Float32Array(count);
-    new Uint8Array(out.buffer).set(bytes.subarray(base + s, base + e));
+    if (t.dtype !== 'F32' || t.shape.join() !== shape.join())
+      throw bad(`tensor "${key}" is ${t.dtype} [${t.shape.join(', ')}], expected F32 [${shape.join(', ')}]`);
+    // copy: the tensor's offset in the file need not be 4-byte aligned
+    const out = new Float32Array(t.bytes.byteLength / 4);
+    new Uint8Array(out.buffer).set(t.bytes);
     return out;
   };
   const E = meta.embeddingDim;
   const D = meta.decoderSize;
-  if (!Number.isInteger(E) || !Number.isInteger(D) || E < 1 || D < 1) throw bad('bad sizes in metadata');
-  const zi = tensor('z_i', E);
-  const xT = tensor('x_T', 3 * D * D);
+  const zi = tensor('z_i', [E]);
+  const xT = tensor('x_T', [3, D, D]);
   if (!zi || !xT) throw bad('z_i or x_T missing');
-  const zt = tensor('z_t', E);
+  const zt = tensor('z_t', [E]);
   return { ...meta, zi, xT, ...(zt ? { zt } : {}) };
 }
 

@@ -3,24 +3,24 @@
 // what is wrong and what to do, before anything big is decoded (decompression bombs are refused from the
 // header's dimensions).
 import sharp, { type Metadata } from 'sharp';
-import type { DecodedImage } from '../image.ts';
+import { checkPixelCount, MAX_INPUT_PIXELS, type DecodedImage } from '../image.ts';
 import { resizeUint8PIL } from '../resize.ts';
 import { InputError } from '../settings.ts';
 
-/** Most pixels a picture may have (decompression-bomb guard): 40 Mpx, e.g. 8000×5000. */
-export const MAX_INPUT_PIXELS = 40_000_000;
+// every decoder's one pixel limit lives in image.ts; re-exported for this module's callers
+export { MAX_INPUT_PIXELS };
+
 export const MAX_INPUT_BYTES = 64 * 1024 * 1024;
 
 const READABLE = 'PNG, JPEG, WebP, GIF, AVIF, TIFF or SVG';
 
-/** Decodes `bytes` (named `name` in errors). */
-export async function readPicture(bytes: Uint8Array, name = 'image'): Promise<DecodedImage> {
+/** Checks a picture from its header alone (size, format, dimensions, pixel limit): nothing is decoded. */
+export async function checkPicture(bytes: Uint8Array, name = 'image'): Promise<void> {
   if (bytes.byteLength === 0) throw new InputError(`${name}: the file is empty (0 bytes); give a ${READABLE} picture`);
   if (bytes.byteLength > MAX_INPUT_BYTES)
     throw new InputError(`${name}: the file is over ${MAX_INPUT_BYTES >> 20} MiB; shrink it first`);
   let meta: Metadata;
   try {
-    // header only: no pixels decoded yet
     meta = await sharp(bytes, { limitInputPixels: false }).metadata();
   } catch (e) {
     const why = String((e as Error).message).split('\n')[0]!;
@@ -31,10 +31,12 @@ export async function readPicture(bytes: Uint8Array, name = 'image'): Promise<De
   const w = meta.width ?? 0;
   const h = meta.pageHeight ?? meta.height ?? 0;
   if (!w || !h) throw new InputError(`${name}: the picture has no pixels (${w}×${h}); give a non-empty picture`);
-  if (w * h > MAX_INPUT_PIXELS)
-    throw new InputError(
-      `${name}: ${w}×${h} is over the ${MAX_INPUT_PIXELS / 1e6} Mpx limit (a decompression bomb?); downscale it first`,
-    );
+  checkPixelCount(name, w, h);
+}
+
+/** Decodes `bytes` (named `name` in errors). */
+export async function readPicture(bytes: Uint8Array, name = 'image'): Promise<DecodedImage> {
+  await checkPicture(bytes, name);
   try {
     const { data, info } = await sharp(bytes, { failOn: 'error', limitInputPixels: MAX_INPUT_PIXELS, pages: 1 })
       .rotate() // EXIF orientation

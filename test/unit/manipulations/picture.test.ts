@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { crc32 } from 'node:zlib';
 import sharp from 'sharp';
+import { decodeImage, MAX_INPUT_PIXELS } from '../../../main/engine/image.ts';
 import { psnr, readPicture, squareRgb } from '../../../main/engine/manipulations/picture.ts';
 
 /** A real 8×8 PNG whose IHDR is patched to claim w×h (CRC fixed): a header without the pixel data. */
@@ -109,6 +110,21 @@ test('pictures: bad files fail with one line naming the file and what to do', as
     readPicture(await pngClaiming(30000, 30000), 'bomb.png'),
     /bomb.png: 30000×30000 is over the 40 Mpx limit \(a decompression bomb\?\); downscale it first/,
   );
+});
+
+test('pictures: both decoders refuse the same pixel count, from the header', async () => {
+  assert.equal(MAX_INPUT_PIXELS, 40_000_000);
+  const bomb = await pngClaiming(8000, 8000); // 64 Mpx: once under generate's limit, 18 s and 0.7 GB to decode
+  const over = /8000×8000 is over the 40 Mpx limit \(a decompression bomb\?\); downscale it first/;
+  await assert.rejects(decodeImage(bomb), { name: 'InputError', message: new RegExp(`^image: ${over.source}`) });
+  await assert.rejects(readPicture(bomb, 'bomb.png'), {
+    name: 'InputError',
+    message: new RegExp(`^bomb.png: ${over.source}`),
+  });
+  // at the limit: both go on to decode (and find this header's pixel data missing)
+  const edge = await pngClaiming(8000, 5000);
+  await assert.rejects(decodeImage(edge), /^InputError: image: not a readable picture/);
+  await assert.rejects(readPicture(edge, 'edge.png'), /edge.png: the picture is truncated or corrupt/);
 });
 
 test('squareRgb centre-crops and resizes; psnr', () => {
