@@ -7,15 +7,24 @@
 import { z } from 'zod';
 import type { EngineInfo, GenerateSettings, ProgressEvent } from '../main/engine/api.ts';
 import { LIMITS } from '../main/engine/settings.ts';
+import {
+  IMAGE_KINDS,
+  JOB_KINDS,
+  JOB_STATUSES,
+  MAX_PAGE,
+  MAX_PROMPT_CHARS,
+  type ImageKind,
+  type JobKind,
+  type JobStatus,
+} from '../main/library/kinds.ts';
 
 // The engine's plain-data types the UI shows, re-exported so the renderer imports only this file.
 export type { Backend, EngineInfo, GenerateSettings, PackInfo, ProgressEvent, Stage } from '../main/engine/api.ts';
+export { IMAGE_KINDS, JOB_KINDS, JOB_STATUSES, MAX_PAGE };
+export type { ImageKind, JobKind, JobStatus };
 
 // ---------------------------------------------------------------------------------------------
 // Argument schemas
-
-/** Client-chosen id of one generation, used to cancel it and to match its progress events. */
-export const jobIdSchema = z.string().regex(/^[\w-]{1,64}$/, 'must be 1–64 letters, digits, "_" or "-"');
 
 // The engine's own limits (main/engine/settings.ts), so the UI, the transports and the engine agree.
 export { LIMITS };
@@ -37,36 +46,241 @@ export const generateSettingsSchema = z
   .partial();
 
 export const generateArgsSchema = z.strictObject({
-  jobId: jobIdSchema,
   prompt: z.string().trim().min(1, 'must not be empty').max(LIMITS.promptChars),
   settings: generateSettingsSchema.default({}),
+});
+
+/** A library row id (image, board or job). */
+export const idSchema = z.int().min(1).max(Number.MAX_SAFE_INTEGER);
+const idsSchema = z.array(idSchema).min(1, 'must name at least one image').max(10_000);
+
+/** The gallery's filters (shared by listing, counting and similarity search). */
+export const galleryFilterSchema = z.strictObject({
+  text: z.string().max(MAX_PROMPT_CHARS).optional(),
+  kinds: z.array(z.enum(IMAGE_KINDS)).max(IMAGE_KINDS.length).optional(),
+  starred: z.boolean().optional(),
+  boardId: idSchema.optional(),
+  /** created time bounds, ms since the epoch, inclusive. */
+  from: z.number().nonnegative().optional(),
+  to: z.number().nonnegative().optional(),
+  /** A pack's name or manifest sha256. */
+  pack: z.string().max(200).optional(),
+  /** The trash instead of the gallery. */
+  trashed: z.boolean().optional(),
+});
+
+export const galleryListSchema = galleryFilterSchema.extend({
+  sort: z.enum(['newest', 'oldest']).optional(),
+  limit: z.int().min(1).max(MAX_PAGE).optional(),
+  cursor: z.string().max(200).nullable().optional(),
+});
+
+/** "More like this" (an image's z_i) or a text's CLIP embedding z_t, against stored z_i. */
+export const gallerySimilarSchema = z
+  .strictObject({
+    id: idSchema.optional(),
+    text: z.string().trim().min(1).max(LIMITS.promptChars).optional(),
+    k: z.int().min(1).max(MAX_PAGE).default(50),
+    filter: galleryFilterSchema.omit({ text: true }).default({}),
+  })
+  .refine((a) => (a.id === undefined) !== (a.text === undefined), 'give either id or text');
+
+const MAX_IMPORT_FILE_BYTES = 64 * 1024 * 1024;
+export const importFileSchema = z.strictObject({
+  name: z.string().min(1).max(255),
+  bytes: z.instanceof(Uint8Array).refine((b) => b.byteLength > 0 && b.byteLength <= MAX_IMPORT_FILE_BYTES, {
+    message: `must be 1 byte to ${MAX_IMPORT_FILE_BYTES / 1024 / 1024} MiB`,
+  }),
+});
+
+const exportTargetSchema = z
+  .strictObject({
+    ids: idsSchema.optional(),
+    boardId: idSchema.optional(),
+    all: z.literal(true).optional(),
+    /** A folder on this computer (created when missing). */
+    dir: z.string().min(1).max(4096),
+  })
+  .refine(
+    (a) => [a.ids, a.boardId, a.all].filter((x) => x !== undefined).length === 1,
+    'give one of ids, boardId or all',
+  );
+
+const boardName = z.string().trim().min(1, 'must not be empty').max(200);
+
+const manipSteps = z.int().min(LIMITS.steps.min).max(LIMITS.steps.max);
+const manipCommon = {
+  steps: manipSteps.optional(),
+  guidance: guidance.optional(),
+  seed: z.int().min(0).max(0xffffffff).optional(),
+  superRes: z.boolean().optional(),
+};
+
+export const varyArgsSchema = z.strictObject({
+  id: idSchema,
+  n: z.int().min(1).max(LIMITS.n.max).default(4),
+  /** DDIM η: 0 reproduces the image, 1 is as varied as the paper's variations. */
+  eta: z.number().min(0).max(1).default(1),
+  /** Fresh noise instead of the image's x_T (only z_i kept). */
+  fresh: z.boolean().optional(),
+  ...manipCommon,
+});
+
+export const interpolateArgsSchema = z.strictObject({
+  a: idSchema,
+  b: idSchema,
+  frames: z.int().min(2).max(32).default(5),
+  noise: z.enum(['slerp', 'a', 'b', 'random']).default('slerp'),
+  ...manipCommon,
+});
+
+export const textdiffArgsSchema = z.strictObject({
+  id: idSchema,
+  /** The image's description (default: its prompt). */
+  from: z.string().max(LIMITS.promptChars).optional(),
+  to: z.string().trim().min(1, 'must not be empty').max(LIMITS.promptChars),
+  /** Rotation angles (fractions of the way from z_i towards the text diff), each a frame. */
+  thetas: z.array(z.number().min(0).max(1)).min(1).max(32).default([0.25, 0.5]),
+  ...manipCommon,
+});
+
+export const invertArgsSchema = z.strictObject({
+  id: idSchema,
+  steps: manipSteps.optional(),
+  /** Fixed-point refinements per step on the noisiest fifth (0 = plain DDIM). */
+  refine: z.int().min(0).max(8).optional(),
 });
 
 // ---------------------------------------------------------------------------------------------
 // Result and event types (plain, structured-clone-able data; bytes stay Uint8Array on every transport)
 
-export interface GeneratedImageView {
-  seed: number;
-  /** PNG file bytes. */
-  png: Uint8Array;
+/** One image of the library. Its file and thumbnail are fetched by URL (mediaPath), never sent inline. */
+export interface ImageView {
+  id: number;
+  kind: ImageKind;
+  /** The prompt, or an import's caption. */
+  prompt: string;
+  /** Every setting that made it (for an image made here: enough to make it again). */
+  settings: Record<string, unknown>;
+  seed: number | null;
+  /** The pack, by name and manifest sha256 (the embedding space of its latents). */
+  pack: { name: string; sha256: string };
   width: number;
   height: number;
-  /** CLIP text–image cosine, when the request asked for reranking. */
-  score?: number;
+  sha256: string;
+  bytes: number;
+  mime: 'image/png' | 'image/jpeg' | 'image/webp';
+  createdAt: number;
+  starred: boolean;
+  trashedAt: number | null;
+  jobId: number | null;
+  /** Has its CLIP image embedding z_i (semantic search, interpolation, text diffs). */
+  hasEmbedding: boolean;
+  /** Has x_T (DDIM inversion): the edits start from (z_i, x_T). */
+  inverted: boolean;
+  /** Reconstruction PSNR (dB) of the inversion. */
+  psnr: number | null;
 }
 
-export interface GenerateView {
-  jobId: string;
-  prompt: string;
-  /** The settings actually used (request merged over the pack's defaults). */
-  settings: GenerateSettings;
-  /** True when the prompt was cut to the tokenizer's 77 tokens. */
-  truncated: boolean;
-  images: GeneratedImageView[];
-  timings: Record<string, number>;
+export interface Page<T> {
+  items: T[];
+  /** Pass back as `cursor` for the next page; null at the end. */
+  nextCursor: string | null;
 }
 
-export type ProgressView = ProgressEvent & { jobId: string };
+export interface LineageEdgeView {
+  id: number;
+  /** 'source', or 'a' / 'b' for an interpolation's ends. */
+  role: string;
+  op: string;
+  params: Record<string, unknown>;
+}
+
+export interface ImageDetailView {
+  image: ImageView;
+  parents: LineageEdgeView[];
+  children: LineageEdgeView[];
+  boards: { id: number; name: string }[];
+  /** The A1111-style `parameters` text of the file (what other tools show). */
+  parameters: string;
+  inversion: { steps: number; guidance: number; refine: number; psnr: number | null } | null;
+}
+
+export interface BoardView {
+  id: number;
+  name: string;
+  count: number;
+  createdAt: number;
+  coverId: number | null;
+}
+
+export interface JobView {
+  id: number;
+  kind: JobKind;
+  status: JobStatus;
+  args: unknown;
+  position: number;
+  attempts: number;
+  maxAttempts: number;
+  progress: { stage: string; step: number; total: number; etaMs?: number } | null;
+  error: string | null;
+  result: unknown;
+  /** The images this job has saved so far. */
+  imageIds: number[];
+  createdAt: number;
+  startedAt: number | null;
+  finishedAt: number | null;
+  cancelRequested: boolean;
+}
+
+export interface LibraryInfoView {
+  dir: string;
+  schemaVersion: number;
+  images: number;
+  trashed: number;
+  packs: { name: string; sha256: string; count: number }[];
+  jobs: Record<JobStatus, number>;
+}
+
+export interface CheckView {
+  integrity: string;
+  missingFiles: { id: number; sha256: string }[];
+  orphanFiles: string[];
+  damagedFiles: string[];
+  missingThumbs: number;
+  tempFilesRemoved: number;
+  journalResolved: number;
+  jobsRequeued: number[];
+  jobsFailed: number[];
+  repaired: boolean;
+}
+
+export interface ExportView {
+  dir: string;
+  /** Image files written (each with its metadata; an inverted one with its .latent.safetensors). */
+  written: number;
+  /** Already there with the same bytes. */
+  skipped: number;
+}
+
+export interface ImportView {
+  /** New images (lineage roots unless their recipe names parents already in the library). */
+  imported: number[];
+  /** Files already in the library (same sha256): not stored twice. */
+  duplicates: number[];
+  /** The queued CLIP-encode + inversion jobs (none for an image that came with its latent). */
+  jobs: JobView[];
+}
+
+/** Progress of the job that is running (x0 preview PNG when asked for). */
+export type ProgressView = ProgressEvent & { jobId: number };
+
+/** What changed in the gallery (so views refresh only when they must). */
+export interface LibraryChange {
+  added: number[];
+  changed: number[];
+  removed: number[];
+}
 
 /** The most of one About document that crosses to the UI (a hostile pack cannot flood it). */
 export const ABOUT_DOCUMENT_MAX_BYTES = 256 * 1024;
@@ -110,12 +324,63 @@ const operation =
   <R>() =>
   <A extends z.ZodType>(args: A): Operation<A, R> => ({ args });
 
+const none = z.strictObject({});
+const byId = z.strictObject({ id: idSchema });
+const byIds = z.strictObject({ ids: idsSchema });
+
 export const operations = {
-  'engine.info': operation<EngineInfo>()(z.strictObject({})),
-  generate: operation<GenerateView>()(generateArgsSchema),
-  'generate.cancel': operation<{ cancelled: boolean }>()(z.strictObject({ jobId: jobIdSchema })),
-  about: operation<AboutView>()(z.strictObject({})),
+  'engine.info': operation<EngineInfo>()(none),
+  about: operation<AboutView>()(none),
+  'library.info': operation<LibraryInfoView>()(none),
+
+  // Work for the engine: each queues a job and answers at once; its images arrive in the gallery.
+  generate: operation<JobView>()(generateArgsSchema),
+  vary: operation<JobView>()(varyArgsSchema),
+  interpolate: operation<JobView>()(interpolateArgsSchema),
+  textdiff: operation<JobView>()(textdiffArgsSchema),
+  invert: operation<JobView>()(invertArgsSchema),
+  'gallery.import': operation<ImportView>()(z.strictObject({ files: z.array(importFileSchema).min(1).max(100) })),
+
+  'gallery.list': operation<Page<ImageView>>()(galleryListSchema),
+  'gallery.count': operation<{ count: number }>()(galleryFilterSchema),
+  'gallery.get': operation<ImageDetailView>()(byId),
+  'gallery.similar': operation<(ImageView & { score: number })[]>()(gallerySimilarSchema),
+  'gallery.star': operation<{ changed: number }>()(z.strictObject({ ids: idsSchema, starred: z.boolean() })),
+  'gallery.trash': operation<{ changed: number }>()(byIds),
+  'gallery.restore': operation<{ changed: number }>()(byIds),
+  'gallery.emptyTrash': operation<{ deleted: number; filesRemoved: number }>()(none),
+  'gallery.export': operation<ExportView>()(exportTargetSchema),
+  'gallery.check': operation<CheckView>()(
+    z.strictObject({ repair: z.boolean().default(false), verifyHashes: z.boolean().default(false) }),
+  ),
+
+  'boards.list': operation<BoardView[]>()(none),
+  'boards.create': operation<BoardView>()(z.strictObject({ name: boardName })),
+  'boards.rename': operation<BoardView>()(z.strictObject({ id: idSchema, name: boardName })),
+  'boards.delete': operation<{ deleted: boolean }>()(byId),
+  'boards.add': operation<{ changed: number }>()(z.strictObject({ boardId: idSchema, ids: idsSchema })),
+  'boards.remove': operation<{ changed: number }>()(z.strictObject({ boardId: idSchema, ids: idsSchema })),
+
+  'jobs.list': operation<JobView[]>()(
+    z.strictObject({
+      status: z.array(z.enum(JOB_STATUSES)).min(1).optional(),
+      limit: z.int().min(1).max(1000).optional(),
+    }),
+  ),
+  'jobs.get': operation<JobView>()(byId),
+  'jobs.cancel': operation<JobView>()(byId),
+  'jobs.move': operation<JobView>()(
+    z.strictObject({
+      id: idSchema,
+      to: z.union([z.enum(['front', 'back']), z.strictObject({ before: idSchema })]),
+    }),
+  ),
+  'jobs.retry': operation<JobView>()(byId),
 } as const;
+
+/** Operations whose argument may be larger than the web server's usual 1 MiB body limit. */
+export const LARGE_BODY_OPERATIONS: ReadonlySet<OperationName> = new Set(['gallery.import']);
+export const LARGE_BODY_BYTES = 200 * 1024 * 1024;
 
 declare const payloadBrand: unique symbol;
 export interface StudioEventSpec<P> {
@@ -125,6 +390,9 @@ const event = <P>(): StudioEventSpec<P> => ({});
 
 export const events = {
   progress: event<ProgressView>(),
+  /** A job was queued, started, finished, failed, was cancelled or moved. */
+  job: event<JobView>(),
+  library: event<LibraryChange>(),
 } as const;
 
 export type OperationName = keyof typeof operations;
@@ -143,6 +411,20 @@ export const eventNames = Object.keys(events) as EventName[];
 
 export function isOperationName(name: string): name is OperationName {
   return Object.hasOwn(operations, name);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Media: image files and thumbnails travel by URL, not inside replies. The path is the same on
+// both transports: app://bundle/media/… on the desktop, http://127.0.0.1:PORT/media/…?token=… in web mode.
+
+export type MediaKind = 'image' | 'thumb';
+export const mediaPath = (kind: MediaKind, id: number): string => `/media/${kind}/${id}`;
+/** The kind and id a media path names, or null. */
+export function parseMediaPath(pathname: string): { kind: MediaKind; id: number } | null {
+  const m = /^\/media\/(image|thumb)\/([1-9]\d{0,15})$/.exec(pathname);
+  if (!m) return null;
+  const id = Number(m[2]);
+  return Number.isSafeInteger(id) ? { kind: m[1] as MediaKind, id } : null;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -187,7 +469,16 @@ export type StudioApi = {
 // Errors and replies
 
 export type ErrorCode =
-  'invalid_argument' | 'unknown_operation' | 'unauthorized' | 'cancelled' | 'busy' | 'engine' | 'internal';
+  | 'invalid_argument'
+  | 'not_found'
+  | 'conflict'
+  | 'unknown_operation'
+  | 'unauthorized'
+  | 'cancelled'
+  | 'busy'
+  | 'engine'
+  | 'library'
+  | 'internal';
 
 /** An error meant for the user: its message is one line that names what was wrong. */
 export class StudioError extends Error {

@@ -40,7 +40,7 @@ const flag = (name: string): string | undefined => {
   return typeof value === 'string' ? value : undefined;
 };
 
-const libraryDir = resolve(flag('library') ?? join(app.getPath('userData'), 'library'));
+const libraryDir = resolve(flag('library') ?? process.env.UNCLIP_LIBRARY ?? join(app.getPath('userData'), 'library'));
 // The default pack ships as extraResources beside app.asar (electron-builder.yml).
 const packDir = resolvePackDir({
   flag: flag('pack'),
@@ -75,9 +75,9 @@ if (!app.requestSingleInstanceLock()) {
 
   void app.whenReady().then(() => {
     hardenSessions(dev);
-    serveRenderer(join(mainDir, '..', 'renderer'));
     const engine = createUtilityEngine({ modulePath: join(mainDir, 'engine-process.js'), args: engineArgs });
     service = createStudioService({ engine, libraryDir, appDir: app.getAppPath() });
+    serveRenderer(join(mainDir, '..', 'renderer'), service);
     registerIpc(service, dev);
     forwardEvents(service, () => BrowserWindow.getAllWindows());
     openWindow();

@@ -149,5 +149,7 @@ export interface EngineClient {
     request: ManipulationRequest,
     options?: { signal?: AbortSignal; onProgress?: (event: ProgressEvent) => void },
   ): Promise<ManipulationResult>;
+  /** The CLIP text embedding z_t of a text (semantic search); engines over the worker protocol have it. */
+  embedText?(text: string): Promise<Float32Array>;
   close(): Promise<void>;
 }

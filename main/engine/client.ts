@@ -103,6 +103,8 @@ export function createPortEngineClient(port: MessagePortLike): PortEngineClient 
         options,
       ),
 
+    embedText: (text: string) => call<Float32Array>((id) => ({ type: 'embedText', id, text })).promise,
+
     async close() {
       if (disposed) return;
       await call<void>((id) => ({ type: 'close', id })).promise;

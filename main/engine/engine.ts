@@ -6,7 +6,8 @@ import { Pack } from './pack.ts';
 import { defaultPackDir } from './packs.ts';
 import { runManipulation } from './manipulations/request.ts';
 import { packFingerprint } from './manipulations/latent.ts';
-import { generate } from './pipeline.ts';
+import { encodeTexts, generate } from './pipeline.ts';
+import { InputError, LIMITS } from './settings.ts';
 import * as ort from 'onnxruntime-node';
 
 export interface EngineOptions {
@@ -71,6 +72,15 @@ export class Engine {
     opts: { signal?: AbortSignal; onProgress?: (e: ProgressEvent) => void } = {},
   ): Promise<ManipulationResult> {
     return runManipulation(await this.pack(), request, opts);
+  }
+
+  /** CLIP text embedding z_t of one text (what semantic search compares with stored z_i). */
+  async embedText(text: unknown): Promise<Float32Array> {
+    if (typeof text !== 'string' || !text.trim()) throw new InputError('text: must be a non-empty string');
+    if (text.length > LIMITS.promptChars)
+      throw new InputError(`text: ${text.length} characters is too long (at most ${LIMITS.promptChars})`);
+    const [cond] = await encodeTexts(await this.pack(), [text]);
+    return cond!.embeds;
   }
 
   async close(): Promise<void> {

@@ -6,6 +6,7 @@ export type EngineRequest =
   | { type: 'info'; id: number }
   | { type: 'generate'; id: number; request: GenerateRequest; progress: boolean }
   | { type: 'manipulate'; id: number; request: ManipulationRequest; progress: boolean }
+  | { type: 'embedText'; id: number; text: string }
   | { type: 'cancel'; id: number }
   | { type: 'close'; id: number };
 
@@ -23,7 +24,10 @@ export interface MessagePortLike {
 export function isRequest(msg: unknown): msg is EngineRequest {
   if (typeof msg !== 'object' || msg === null) return false;
   const m = msg as { type?: unknown; id?: unknown };
-  return typeof m.id === 'number' && ['info', 'generate', 'manipulate', 'cancel', 'close'].includes(m.type as string);
+  return (
+    typeof m.id === 'number' &&
+    ['info', 'generate', 'manipulate', 'embedText', 'cancel', 'close'].includes(m.type as string)
+  );
 }
 
 export function isReply(msg: unknown): msg is EngineReply {

@@ -116,6 +116,12 @@ export function serveEngine(
           (err) => fail(msg.id, err),
         );
         break;
+      case 'embedText':
+        engine.embedText(msg.text).then(
+          (value) => reply({ type: 'result', id: msg.id, value }, [value.buffer as ArrayBuffer]),
+          (err) => fail(msg.id, err),
+        );
+        break;
       case 'generate':
       case 'manipulate':
         queue.push(msg);

@@ -7,8 +7,9 @@ import type Database from 'better-sqlite3';
 import { LibraryError } from './errors.ts';
 import { ownerAlive } from './files.ts';
 
-export type JobKind = 'generate' | 'vary' | 'interpolate' | 'textdiff' | 'invert' | 'import';
-export type JobStatus = 'queued' | 'running' | 'done' | 'failed' | 'cancelled';
+import { JOB_KINDS, type JobKind, type JobStatus } from './kinds.ts';
+
+export type { JobKind, JobStatus };
 export interface JobProgress {
   stage: string;
   step: number;
@@ -124,6 +125,14 @@ export class JobQueue {
     return this.get(id);
   }
 
+  /** A queued or running job of this kind with exactly these arguments (so background work is queued once). */
+  findActive(kind: JobKind, args: unknown): Job | null {
+    const r = this.db
+      .prepare("SELECT * FROM jobs WHERE kind = ? AND args = ? AND status IN ('queued', 'running') LIMIT 1")
+      .get(kind, JSON.stringify(args ?? null)) as JobRow | undefined;
+    return r ? this.toJob(r) : null;
+  }
+
   /** Queued first (in order), then running, then finished newest first. */
   list(opts: { status?: JobStatus[]; limit?: number } = {}): Job[] {
     const status = JSON.stringify(opts.status ?? ['queued', 'running', 'done', 'failed', 'cancelled']);
@@ -148,7 +157,7 @@ export class JobQueue {
                   `SELECT id FROM jobs WHERE status = 'queued' AND kind IN (SELECT value FROM json_each(?))
                    ORDER BY position, id LIMIT 1`,
                 )
-                .get(JSON.stringify(opts.kinds ?? ['generate', 'vary', 'interpolate', 'textdiff', 'invert', 'import']))
+                .get(JSON.stringify(opts.kinds ?? JOB_KINDS))
         ) as { id: number } | undefined;
         if (!r) return null;
         const t = this.now();
@@ -207,6 +216,14 @@ export class JobQueue {
     return this.fenced(
       "UPDATE jobs SET status = 'cancelled', finished_at = ?, lease_owner = NULL, lease_until = NULL",
       this.now(),
+      id,
+    );
+  }
+
+  /** Gives a running job back to the queue (the runner is shutting down): this attempt does not count. */
+  release(id: number): boolean {
+    return this.fenced(
+      "UPDATE jobs SET status = 'queued', attempts = max(attempts - 1, 0), lease_owner = NULL, lease_until = NULL",
       id,
     );
   }

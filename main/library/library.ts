@@ -13,15 +13,13 @@ import { LibraryError, sqliteMessage } from './errors.ts';
 import { FileStore, newOwnerId, ownerAlive, sha256Hex } from './files.ts';
 import { JobQueue } from './jobs.ts';
 
-export const IMAGE_KINDS = ['generated', 'variation', 'interpolation', 'textdiff', 'reconstruction', 'import'] as const;
-export type ImageKind = (typeof IMAGE_KINDS)[number];
+import { IMAGE_KINDS, MAX_PAGE, MAX_PROMPT_CHARS, type ImageKind } from './kinds.ts';
+
+export { IMAGE_KINDS, MAX_PAGE, MAX_PROMPT_CHARS, type ImageKind };
 export const MIME_EXT = { 'image/png': 'png', 'image/jpeg': 'jpg', 'image/webp': 'webp' } as const;
 export type ImageMime = keyof typeof MIME_EXT;
 
-/** Longest prompt or caption stored (the CLIP tokenizer reads 77 tokens; this keeps rows bounded). */
-export const MAX_PROMPT_CHARS = 10_000;
 export const THUMB_SIZE = 256;
-export const MAX_PAGE = 500;
 const ORPHAN_GRACE_MS = 60_000;
 
 export interface PackRef {

@@ -1,57 +1,87 @@
 // The studio's operations, each implemented once. IPC (main/app), the web server (main/web) and
 // the CLI call these; none of them holds logic of its own. Arguments arrive already validated
-// against preload/contract.ts (the transports call parseArgs); results are plain data.
+// against preload/contract.ts (the transports call parseArgs); results are plain data. Work for
+// the engine is queued in the library's job table and run by a JobRunner; its images reach the UI
+// by URL (media()).
 
-import type { EngineClient, GenerateResult, PackInfo } from '../engine/api.ts';
+import type { EngineClient, PackInfo } from '../engine/api.ts';
+import type { Job } from '../library/jobs.ts';
+import { Library, MAX_PAGE, type ListQuery } from '../library/library.ts';
+import { readPngMetadata } from '../library/png-metadata.ts';
+import { SCHEMA_VERSION } from '../library/migrations.ts';
 import {
   StudioError,
-  type GenerateView,
+  type JobView,
+  type LibraryChange,
   type OperationName,
   type ParsedArgs,
   type Result,
   type StudioEvent,
 } from '../../preload/contract.ts';
 import { aboutView, REPOSITORY_APP_DIR } from './about.ts';
+import { toStudioError } from './errors.ts';
+import { JobRunner } from './runner.ts';
+import { exportImages, importFiles } from './transfer.ts';
+import { runJob, type WorkDeps } from './work.ts';
 
 export type Handlers = { [K in OperationName]: (args: ParsedArgs<K>) => Promise<Result<K>> };
 
 export interface StudioService {
   readonly handlers: Handlers;
-  /** Runs one operation (arguments already parsed). */
+  /** Runs one operation (arguments already parsed); failures are StudioErrors. */
   call<K extends OperationName>(op: K, args: ParsedArgs<K>): Promise<Result<K>>;
-  /** Listens to pushed events (progress); returns the unsubscribe function. */
+  /** Listens to pushed events (progress, jobs, library changes); returns the unsubscribe function. */
   subscribe(listener: (event: StudioEvent) => void): () => void;
-  /** Cancels running jobs and closes the engine. */
+  /** The file behind a media URL (/media/image/<id>, /media/thumb/<id>). */
+  media(kind: 'image' | 'thumb', id: number): Promise<{ path: string; mime: string }>;
+  /** Resolves with the job once it has ended (done, failed or cancelled). */
+  waitForJob(id: number): Promise<JobView>;
+  /** Stops the runner (a running job goes back to the queue), closes the library and the engine. */
   close(): Promise<void>;
 }
 
 export interface StudioServiceOptions {
   engine: EngineClient;
-  /** Where the gallery lives (used by the library operations). */
-  libraryDir?: string;
+  /** The library folder (opened on first use, so a damaged library still lets the rest work). */
+  libraryDir: string;
   /**
    * The app's folder, holding package.json, LICENSE and THIRD_PARTY_NOTICES.md (the About box).
    * Default: the repository root; the desktop app passes app.getAppPath().
    */
   appDir?: string;
+  /** 'all' (desktop, web): run the whole queue; 'own' (CLI): only jobs this service queued. */
+  runScope?: 'all' | 'own';
 }
 
-function toView(jobId: string, result: GenerateResult): GenerateView {
-  return {
-    jobId,
-    prompt: result.prompt,
-    settings: result.settings,
-    truncated: result.truncated,
-    images: result.images.map(({ seed, png, width, height, score }) =>
-      score === undefined ? { seed, png, width, height } : { seed, png, width, height, score },
-    ),
-    timings: result.timings,
-  };
+const ENDED = new Set(['done', 'failed', 'cancelled']);
+
+/** Every id a filter selects, oldest first (keyset pages, never OFFSET). */
+function allIds(l: Library, q: ListQuery): number[] {
+  const out: number[] = [];
+  let cursor: string | null = null;
+  do {
+    const page = l.list({ ...q, limit: MAX_PAGE, cursor, sort: 'oldest' });
+    out.push(...page.items.map((i) => i.id));
+    cursor = page.nextCursor;
+  } while (cursor);
+  return out;
 }
 
-export function createStudioService({ engine, appDir = REPOSITORY_APP_DIR }: StudioServiceOptions): StudioService {
+function jobView(job: Job): JobView {
+  const { leaseOwner: _owner, ...view } = job;
+  return view;
+}
+
+export function createStudioService({
+  engine,
+  libraryDir,
+  appDir = REPOSITORY_APP_DIR,
+  runScope = 'all',
+}: StudioServiceOptions): StudioService {
   const listeners = new Set<(event: StudioEvent) => void>();
-  const jobs = new Map<string, AbortController>();
+  let library: Library | null = null;
+  let runner: JobRunner | null = null;
+  let packInfo: Promise<PackInfo & { fingerprint: string }> | null = null;
 
   const emit = (event: StudioEvent): void => {
     for (const listener of listeners) {
@@ -62,76 +92,295 @@ export function createStudioService({ engine, appDir = REPOSITORY_APP_DIR }: Stu
       }
     }
   };
+  const changed = (c: Partial<LibraryChange>): void =>
+    emit({ name: 'library', payload: { added: c.added ?? [], changed: c.changed ?? [], removed: c.removed ?? [] } });
+  const jobEvent = (job: Job): void => emit({ name: 'job', payload: jobView(job) });
 
-  // Engine errors cross the worker boundary by name (main/engine/errors.ts).
-  const engineError = (err: unknown): StudioError => {
-    if (err instanceof StudioError) return err;
-    const message = (err instanceof Error ? err.message : String(err)).split('\n')[0] ?? '';
-    const name = err instanceof Error ? err.name : '';
-    if (name === 'InputError') return new StudioError('invalid_argument', message);
-    if (name === 'AbortError') return new StudioError('cancelled', message);
-    return new StudioError('engine', `engine: ${message}`);
+  const pack = (): Promise<PackInfo & { fingerprint: string }> => {
+    if (!packInfo) {
+      const p = engine.info().then(({ pack: info }) => {
+        if (!info.fingerprint) throw new StudioError('engine', 'engine: the pack has no fingerprint');
+        return info as PackInfo & { fingerprint: string };
+      });
+      packInfo = p;
+      p.catch(() => {
+        if (packInfo === p) packInfo = null; // a failed load is retried next time
+      });
+    }
+    return packInfo;
   };
+
+  const lib = (): Library => {
+    if (!library) {
+      library = Library.open(libraryDir);
+      const deps: WorkDeps = {
+        library,
+        engine,
+        pack,
+        changed,
+        enqueue: (kind, args) => {
+          if (!library!.jobs.findActive(kind, args)) enqueue(kind, args);
+        },
+      };
+      runner = new JobRunner({
+        library,
+        scope: runScope,
+        execute: (job, ctx) => runJob(deps, job, ctx),
+        onJob: jobEvent,
+        onProgress: (jobId, event) => emit({ name: 'progress', payload: { ...event, jobId } }),
+      });
+      runner.kick(); // jobs left queued by an earlier run
+    }
+    return library;
+  };
+
+  function enqueue(kind: Job['kind'], args: unknown): JobView {
+    const job = lib().jobs.enqueue(kind, args);
+    jobEvent(job);
+    runner!.take(job.id);
+    return jobView(job);
+  }
 
   const handlers: Handlers = {
     async 'engine.info'() {
-      try {
-        return await engine.info();
-      } catch (err) {
-        throw engineError(err);
-      }
-    },
-
-    async generate({ jobId, prompt, settings }) {
-      if (jobs.has(jobId)) throw new StudioError('busy', `generate: job ${jobId} is already running`);
-      const controller = new AbortController();
-      jobs.set(jobId, controller);
-      try {
-        const result = await engine.generate(
-          { prompt, settings },
-          {
-            signal: controller.signal,
-            onProgress: (progress) => emit({ name: 'progress', payload: { ...progress, jobId } }),
-          },
-        );
-        return toView(jobId, result);
-      } catch (err) {
-        if (controller.signal.aborted) throw new StudioError('cancelled', `generate: job ${jobId} was cancelled`);
-        throw engineError(err);
-      } finally {
-        jobs.delete(jobId);
-      }
-    },
-
-    async 'generate.cancel'({ jobId }) {
-      const controller = jobs.get(jobId);
-      if (!controller) return { cancelled: false };
-      controller.abort();
-      return { cancelled: true };
+      return engine.info();
     },
 
     // The engine knows which pack it loaded (and where); the app's part still shows without one.
     async about() {
-      let pack: PackInfo | null = null;
+      let info: PackInfo | null = null;
       let packError: string | undefined;
       try {
-        pack = (await engine.info()).pack;
+        info = (await engine.info()).pack;
       } catch (err) {
-        packError = engineError(err).message;
+        packError = toStudioError(err).message;
       }
-      return aboutView({ appDir, pack, packError });
+      return aboutView({ appDir, pack: info, packError });
     },
+
+    async 'library.info'() {
+      const l = lib();
+      return {
+        dir: l.dir,
+        schemaVersion: SCHEMA_VERSION,
+        images: l.count(),
+        trashed: l.count({ trashed: true }),
+        packs: l.packs(),
+        jobs: l.jobs.counts(),
+      };
+    },
+
+    async generate(args) {
+      return enqueue('generate', args);
+    },
+    async vary(args) {
+      lib().get(args.id);
+      return enqueue('vary', args);
+    },
+    async interpolate(args) {
+      lib().getMany([args.a, args.b]);
+      if (args.a === args.b) throw new StudioError('invalid_argument', 'interpolate: a and b are the same image');
+      return enqueue('interpolate', args);
+    },
+    async textdiff(args) {
+      const image = lib().get(args.id);
+      if (!(args.from ?? image.prompt).trim())
+        throw new StudioError(
+          'invalid_argument',
+          `textdiff: image ${args.id} has no caption; say what it shows (from)`,
+        );
+      return enqueue('textdiff', args);
+    },
+    async invert(args) {
+      lib().get(args.id);
+      return enqueue('invert', args);
+    },
+
+    async 'gallery.import'({ files }) {
+      const l = lib();
+      const info = await pack();
+      const out = await importFiles(l, { name: info.name, sha256: info.fingerprint }, files);
+      if (out.imported.length) changed({ added: out.imported });
+      const jobs = out.toInvert.map((id) => enqueue('import', { id }));
+      return { imported: out.imported, duplicates: out.duplicates, jobs };
+    },
+
+    async 'gallery.list'(query) {
+      return lib().list(query);
+    },
+    async 'gallery.count'(filter) {
+      return { count: lib().count(filter) };
+    },
+    async 'gallery.get'({ id }) {
+      const l = lib();
+      const image = l.get(id);
+      const { parents, children } = l.lineage(id);
+      const inv = image.inverted ? l.latents(id).inversion : null;
+      const s = inv?.settings ?? {};
+      const parameters = image.mime === 'image/png' ? (readPngMetadata(l.readFile(id)).parameters ?? '') : '';
+      return {
+        image,
+        parents,
+        children,
+        boards: l.boardsOf(id),
+        parameters,
+        inversion: inv
+          ? { steps: Number(s.steps), guidance: Number(s.guidance), refine: Number(s.refine ?? 0), psnr: inv.psnr }
+          : null,
+      };
+    },
+    async 'gallery.similar'({ id, text, k, filter }) {
+      const l = lib();
+      if (id !== undefined) {
+        const image = l.get(id);
+        if (!image.hasEmbedding)
+          throw new StudioError('conflict', `image ${id} has no CLIP embedding yet (its import job is queued)`);
+        return l.similar(l.latents(id).zi, image.pack.sha256, k, filter, id);
+      }
+      if (!engine.embedText) throw new StudioError('engine', 'this engine cannot embed text');
+      const info = await pack();
+      return l.similar(await engine.embedText(text!), info.fingerprint, k, filter);
+    },
+    async 'gallery.star'({ ids, starred }) {
+      const n = lib().star(ids, starred);
+      changed({ changed: ids });
+      return { changed: n };
+    },
+    async 'gallery.trash'({ ids }) {
+      const n = lib().trash(ids);
+      changed({ changed: ids });
+      return { changed: n };
+    },
+    async 'gallery.restore'({ ids }) {
+      const n = lib().restore(ids);
+      changed({ changed: ids });
+      return { changed: n };
+    },
+    async 'gallery.emptyTrash'() {
+      const l = lib();
+      const ids = allIds(l, { trashed: true });
+      const out = l.emptyTrash();
+      changed({ removed: ids });
+      return out;
+    },
+    async 'gallery.export'({ ids, boardId, dir }) {
+      const l = lib();
+      return exportImages(
+        l,
+        ids ? l.getMany(ids).map((r) => r.id) : allIds(l, boardId !== undefined ? { boardId } : {}),
+        dir,
+      );
+    },
+    async 'gallery.check'({ repair, verifyHashes }) {
+      return lib().check({ repair, verifyHashes });
+    },
+
+    async 'boards.list'() {
+      return lib().listBoards();
+    },
+    async 'boards.create'({ name }) {
+      return lib().createBoard(name);
+    },
+    async 'boards.rename'({ id, name }) {
+      return lib().renameBoard(id, name);
+    },
+    async 'boards.delete'({ id }) {
+      lib().deleteBoard(id);
+      return { deleted: true };
+    },
+    async 'boards.add'({ boardId, ids }) {
+      const n = lib().addToBoard(boardId, ids);
+      changed({ changed: ids });
+      return { changed: n };
+    },
+    async 'boards.remove'({ boardId, ids }) {
+      const n = lib().removeFromBoard(boardId, ids);
+      changed({ changed: ids });
+      return { changed: n };
+    },
+
+    async 'jobs.list'({ status, limit }) {
+      return lib()
+        .jobs.list({ ...(status ? { status } : {}), ...(limit ? { limit } : {}) })
+        .map(jobView);
+    },
+    async 'jobs.get'({ id }) {
+      return jobView(lib().jobs.get(id));
+    },
+    async 'jobs.cancel'({ id }) {
+      const job = lib().jobs.cancel(id);
+      runner!.abortIfRunning(id);
+      jobEvent(job);
+      return jobView(job);
+    },
+    async 'jobs.move'({ id, to }) {
+      const job = lib().jobs.move(id, to);
+      jobEvent(job);
+      return jobView(job);
+    },
+    async 'jobs.retry'({ id }) {
+      const job = lib().jobs.retry(id);
+      jobEvent(job);
+      runner!.take(id);
+      return jobView(job);
+    },
+  };
+
+  const call = async <K extends OperationName>(op: K, args: ParsedArgs<K>): Promise<Result<K>> => {
+    try {
+      return await handlers[op](args);
+    } catch (err) {
+      throw toStudioError(err);
+    }
   };
 
   return {
     handlers,
-    call: (op, args) => handlers[op](args),
+    call,
     subscribe(listener) {
       listeners.add(listener);
       return () => listeners.delete(listener);
     },
+    async media(kind, id) {
+      try {
+        const l = lib();
+        if (kind === 'thumb') return { path: await l.thumbPath(id), mime: 'image/webp' };
+        const image = l.get(id);
+        return { path: l.filePath(image), mime: image.mime };
+      } catch (err) {
+        throw toStudioError(err);
+      }
+    },
+    waitForJob(id) {
+      return new Promise<JobView>((resolve, reject) => {
+        let timer: ReturnType<typeof setInterval> | undefined;
+        const done = (job: JobView): void => {
+          unsubscribe();
+          clearInterval(timer);
+          resolve(job);
+        };
+        const unsubscribe = this.subscribe((event) => {
+          if (event.name === 'job' && event.payload.id === id && ENDED.has(event.payload.status)) done(event.payload);
+        });
+        // Another process may be the one running it: look at the row too.
+        const look = (): void => {
+          try {
+            const job = lib().jobs.get(id);
+            if (ENDED.has(job.status)) done(jobView(job));
+          } catch (err) {
+            unsubscribe();
+            clearInterval(timer);
+            reject(toStudioError(err));
+          }
+        };
+        timer = setInterval(look, 500);
+        look();
+      });
+    },
     async close() {
-      for (const controller of jobs.values()) controller.abort();
+      await runner?.close();
+      library?.close();
+      library = null;
       listeners.clear();
       await engine.close();
     },

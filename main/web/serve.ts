@@ -2,12 +2,12 @@
 // in a worker thread, and serve the studio on 127.0.0.1 with a fresh token.
 //   npm run serve -- [--port N] [--library DIR] [--pack DIR] [--backend cpu|cuda|...] [--threads N]
 
-import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs as parseCli } from 'node:util';
 import type { Backend } from '../engine/api.ts';
 import { createWorkerEngine } from '../engine/host.ts';
 import { BACKENDS } from '../engine/settings.ts';
+import { checkLibraryFolder } from '../library/library.ts';
 import { defaultLibraryDir } from '../service/paths.ts';
 import { createStudioService } from '../service/studio.ts';
 import { ensureRendererBuilt } from './renderer-build.ts';
@@ -57,7 +57,7 @@ export function parseWebArgs(argv: string[]): WebModeOptions {
   }
   return {
     port,
-    libraryDir: resolve(values.library ?? defaultLibraryDir()),
+    libraryDir: resolve(values.library ?? (process.env.UNCLIP_LIBRARY || defaultLibraryDir())),
     ...(values.pack !== undefined ? { packDir: resolve(values.pack) } : {}),
     ...(backend !== undefined ? { backend } : {}),
     ...(threads !== undefined ? { threads } : {}),
@@ -67,13 +67,20 @@ export function parseWebArgs(argv: string[]): WebModeOptions {
 export async function runWebMode(argv: string[], log: (line: string) => void = console.log): Promise<WebServer> {
   const options = parseWebArgs(argv);
   const staticDir = await ensureRendererBuilt({ log });
-  mkdirSync(options.libraryDir, { recursive: true });
+  // Refuses a system folder, a file, a damaged or newer library before anything starts.
+  checkLibraryFolder(options.libraryDir);
   const engine = createWorkerEngine({
     ...(options.packDir !== undefined ? { packDir: options.packDir } : {}),
     ...(options.backend !== undefined ? { backend: options.backend } : {}),
     ...(options.threads !== undefined ? { threads: options.threads } : {}),
   });
   const service = createStudioService({ engine, libraryDir: options.libraryDir });
+  try {
+    await service.call('library.info', {});
+  } catch (err) {
+    await service.close();
+    throw err;
+  }
   const server = await startWebServer({ service, staticDir, port: options.port });
 
   let closing = false;

@@ -6,12 +6,17 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
+import { createReadStream } from 'node:fs';
 import {
   errorInfo,
   isOperationName,
+  LARGE_BODY_BYTES,
+  LARGE_BODY_OPERATIONS,
   parseArgs,
+  parseMediaPath,
   StudioError,
   type ErrorCode,
+  type OperationName,
   type Reply,
 } from '../../preload/contract.ts';
 import { fromWire, toWire } from '../../preload/wire.ts';
@@ -45,6 +50,9 @@ export interface WebServer {
 
 const STATUS: Record<ErrorCode, number> = {
   invalid_argument: 400,
+  not_found: 404,
+  conflict: 409,
+  library: 500,
   unauthorized: 401,
   unknown_operation: 404,
   busy: 409,
@@ -80,12 +88,13 @@ function sendReply(res: ServerResponse, reply: Reply<unknown>): void {
 
 const fail = (code: ErrorCode, message: string): Reply<never> => ({ ok: false, error: { code, message } });
 
-async function readBody(req: IncomingMessage): Promise<string> {
+async function readBody(req: IncomingMessage, op: OperationName): Promise<string> {
+  const limit = LARGE_BODY_OPERATIONS.has(op) ? LARGE_BODY_BYTES : MAX_BODY_BYTES;
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req as AsyncIterable<Buffer>) {
     size += chunk.length;
-    if (size > MAX_BODY_BYTES) throw new StudioError('invalid_argument', `request body over ${MAX_BODY_BYTES} bytes`);
+    if (size > limit) throw new StudioError('invalid_argument', `${op}: request body over ${limit} bytes`);
     chunks.push(chunk);
   }
   return Buffer.concat(chunks).toString('utf8');
@@ -130,7 +139,7 @@ export async function startWebServer(options: WebServerOptions): Promise<WebServ
       return;
     }
     try {
-      const text = await readBody(req);
+      const text = await readBody(req, name);
       let raw: unknown;
       try {
         raw = text.trim() === '' ? {} : fromWire(text);
@@ -143,6 +152,30 @@ export async function startWebServer(options: WebServerOptions): Promise<WebServ
     } catch (err) {
       sendReply(res, { ok: false, error: errorInfo(err) });
     }
+  }
+
+  /** GET /media/{image,thumb}/<id>?token=…: a library file. Its bytes never change, so it may be cached. */
+  async function handleMedia(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    const plain = (status: number, text: string): void => {
+      res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' });
+      res.end(`${text}\n`);
+    };
+    if (!tokenMatches(token, requestToken(req, url))) return plain(401, 'missing or wrong token');
+    if (req.method !== 'GET' && req.method !== 'HEAD') return plain(405, 'method not allowed');
+    const target = parseMediaPath(url.pathname);
+    if (!target) return plain(404, 'not found');
+    let file: { path: string; mime: string };
+    try {
+      file = await service.media(target.kind, target.id);
+    } catch (err) {
+      const info = errorInfo(err);
+      return plain(STATUS[info.code], info.message);
+    }
+    res.writeHead(200, { 'content-type': file.mime, 'cache-control': 'private, max-age=31536000, immutable' });
+    if (req.method === 'HEAD') return void res.end();
+    createReadStream(file.path)
+      .on('error', () => res.destroy())
+      .pipe(res);
   }
 
   const server = createServer((req, res) => {
@@ -164,6 +197,10 @@ export async function startWebServer(options: WebServerOptions): Promise<WebServ
         if (!res.headersSent) sendReply(res, { ok: false, error: errorInfo(err) });
         else res.destroy();
       });
+      return;
+    }
+    if (url.pathname.startsWith('/media/')) {
+      handleMedia(req, res, url).catch(() => res.destroy());
       return;
     }
     if (req.method !== 'GET' && req.method !== 'HEAD') {

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { WebSocket } from 'ws';
-import type { GenerateView, Reply, StudioEvent } from '../../../preload/contract.ts';
+import type { JobView, Reply, StudioEvent } from '../../../preload/contract.ts';
 import { fromWire, toWire } from '../../../preload/wire.ts';
 import { createStudioService, type StudioService } from '../../../main/service/studio.ts';
 import { startWebServer, type WebServer } from '../../../main/web/server.ts';
@@ -15,6 +15,7 @@ import { createScriptedEngine } from './scripted-engine.ts';
 let server: WebServer;
 let service: StudioService;
 let staticDir: string;
+let libraryDir: string;
 
 async function api(
   path: string,
@@ -56,7 +57,8 @@ function openSocket(query: string, headers: Record<string, string> = {}): Promis
 before(async () => {
   staticDir = mkdtempSync(join(tmpdir(), 'studio-static-'));
   writeFileSync(join(staticDir, 'index.html'), '<!doctype html><title>studio</title>');
-  service = createStudioService({ engine: createScriptedEngine() });
+  libraryDir = mkdtempSync(join(tmpdir(), 'studio-web-library-'));
+  service = createStudioService({ engine: createScriptedEngine(), libraryDir });
   server = await startWebServer({ service, staticDir, port: 0 });
 });
 
@@ -64,14 +66,15 @@ after(async () => {
   await server.close();
   await service.close();
   rmSync(staticDir, { recursive: true, force: true });
+  rmSync(libraryDir, { recursive: true, force: true });
 });
 
 describe('web mode server: token', () => {
   const routes: [string, string, unknown?][] = [
     ['GET', '/api/health'],
     ['POST', '/api/engine.info', {}],
-    ['POST', '/api/generate', { jobId: 'x', prompt: 'apple' }],
-    ['POST', '/api/generate.cancel', { jobId: 'x' }],
+    ['POST', '/api/generate', { prompt: 'apple' }],
+    ['POST', '/api/jobs.cancel', { id: 1 }],
     ['GET', '/api/events'],
     ['POST', '/api/no.such.operation', {}],
     ['GET', '/api'],
@@ -136,7 +139,7 @@ describe('web mode server: the contract over HTTP', () => {
   });
 
   it('rejects bad arguments with a one-line 400', async () => {
-    const { status, reply } = await api('/api/generate', { body: { jobId: 'j', prompt: '', settings: { n: 99 } } });
+    const { status, reply } = await api('/api/generate', { body: { prompt: '', settings: { n: 99 } } });
     assert.equal(status, 400);
     assert.ok(!reply.ok);
     assert.equal(reply.error.code, 'invalid_argument');
@@ -157,41 +160,52 @@ describe('web mode server: the contract over HTTP', () => {
     assert.match(await response.text(), /not valid JSON/);
   });
 
-  it('generates PNG bytes and pushes progress over the WebSocket', async () => {
+  it('queues a generation, pushes job and progress events, and serves the images by URL', async () => {
     const ws = await openSocket(`?token=${server.token}`);
     const events: StudioEvent[] = [];
     ws.on('message', (data: Buffer) => events.push(fromWire(data.toString()) as StudioEvent));
-    const { status, reply } = await api('/api/generate', {
-      body: { jobId: 'ws-job', prompt: 'apple', settings: { n: 2, seed: 5 } },
-    });
+    const { status, reply } = await api('/api/generate', { body: { prompt: 'apple', settings: { n: 2, seed: 5 } } });
     assert.equal(status, 200);
     assert.ok(reply.ok);
-    const view = reply.value as GenerateView;
-    assert.deepEqual(
-      view.images.map((i) => i.seed),
-      [5, 6],
-    );
-    for (const image of view.images) {
-      assert.ok(image.png instanceof Uint8Array);
-      assert.deepEqual([...image.png.subarray(0, 4)], [0x89, 0x50, 0x4e, 0x47]);
-    }
+    const queued = reply.value as JobView;
+    assert.equal(queued.status, 'queued');
+    const job = await service.waitForJob(queued.id);
+    assert.equal(job.imageIds.length, 2);
     await new Promise((resolve) => setTimeout(resolve, 50));
     ws.close();
-    const progress = events.filter((e) => e.name === 'progress' && e.payload.jobId === 'ws-job');
+    const progress = events.filter((e) => e.name === 'progress' && e.payload.jobId === queued.id);
     assert.ok(progress.length >= 5, `got ${progress.length} progress events`);
-    assert.ok(progress.some((e) => e.payload.stage === 'decoder'));
+    assert.ok(events.some((e) => e.name === 'job' && e.payload.id === queued.id && e.payload.status === 'done'));
+    assert.ok(events.some((e) => e.name === 'library' && e.payload.added.length === 2));
+
+    const image = await fetch(`${server.origin}/media/image/${job.imageIds[0]}?token=${server.token}`);
+    assert.equal(image.status, 200);
+    assert.equal(image.headers.get('content-type'), 'image/png');
+    assert.match(image.headers.get('cache-control') ?? '', /immutable/);
+    assert.deepEqual([...new Uint8Array(await image.arrayBuffer()).subarray(0, 4)], [0x89, 0x50, 0x4e, 0x47]);
+    const thumb = await fetch(`${server.origin}/media/thumb/${job.imageIds[0]}?token=${server.token}`);
+    assert.equal(thumb.headers.get('content-type'), 'image/webp');
+    assert.equal((await fetch(`${server.origin}/media/image/999?token=${server.token}`)).status, 404);
+    assert.equal((await fetch(`${server.origin}/media/image/abc?token=${server.token}`)).status, 404);
+    assert.equal((await fetch(`${server.origin}/media/image/${job.imageIds[0]}`)).status, 401);
   });
 
-  it('cancels a running generation (409 cancelled)', async () => {
-    const running = api('/api/generate', {
-      body: { jobId: 'to-cancel', prompt: 'apple', settings: { stepsDecoder: 500 } },
-    });
+  it('cancels a running job', async () => {
+    const { reply } = await api('/api/generate', { body: { prompt: 'apple', settings: { stepsDecoder: 500 } } });
+    assert.ok(reply.ok);
+    const id = (reply.value as JobView).id;
     await new Promise((resolve) => setTimeout(resolve, 60));
-    const cancel = await api('/api/generate.cancel', { body: { jobId: 'to-cancel' } });
-    assert.deepEqual(cancel.reply, { ok: true, value: { cancelled: true } });
-    const { status, reply } = await running;
-    assert.equal(status, 409);
-    assert.ok(!reply.ok && reply.error.code === 'cancelled');
+    const cancel = await api('/api/jobs.cancel', { body: { id } });
+    assert.ok(cancel.reply.ok);
+    assert.equal((await service.waitForJob(id)).status, 'cancelled');
+    const again = await api('/api/jobs.cancel', { body: { id } });
+    assert.equal(again.status, 409);
+  });
+
+  it('answers 404 for an unknown image', async () => {
+    const { status, reply } = await api('/api/gallery.get', { body: { id: 424242 } });
+    assert.equal(status, 404);
+    assert.ok(!reply.ok && reply.error.code === 'not_found');
   });
 });
 

@@ -11,6 +11,7 @@ import { TINY_PACK_DIR } from '../../../main/engine/packs.ts';
 import { MAX_PACK_LICENSES, readCapped } from '../../../main/service/about.ts';
 import { createStudioService } from '../../../main/service/studio.ts';
 import { ABOUT_DOCUMENT_MAX_BYTES } from '../../../preload/contract.ts';
+import { UNOPENED_LIBRARY } from '../../integration/service/dirs.ts';
 import { createScriptedEngine, scriptedInfo } from '../../integration/web/scripted-engine.ts';
 
 const scratch = mkdtempSync(join(tmpdir(), 'studio-about-'));
@@ -67,7 +68,7 @@ async function about(packDir: string | Error, appDir: string) {
     if (packDir instanceof Error) throw packDir;
     return infoFor(packDir);
   };
-  const service = createStudioService({ engine, appDir });
+  const service = createStudioService({ engine, appDir, libraryDir: UNOPENED_LIBRARY });
   try {
     return await service.call('about', {});
   } finally {
@@ -191,7 +192,7 @@ describe('about: the app, the pack and their notices', () => {
   it('by default reads the repository’s package.json and notices, and the tiny pack’s NOTICE.md', async () => {
     const engine = createScriptedEngine();
     engine.info = async () => infoFor(TINY_PACK_DIR);
-    const service = createStudioService({ engine });
+    const service = createStudioService({ engine, libraryDir: UNOPENED_LIBRARY });
     const view = await service.call('about', {});
     await service.close();
     const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as {
@@ -207,7 +208,7 @@ describe('about: the app, the pack and their notices', () => {
   });
 
   it('travels through the guarded IPC handler and refuses arguments', async () => {
-    const service = createStudioService({ engine: createScriptedEngine() });
+    const service = createStudioService({ engine: createScriptedEngine(), libraryDir: UNOPENED_LIBRARY });
     const handler = createIpcHandler('about', service, null);
     const frame = { senderFrame: { url: APP_ENTRY_URL, parent: null } };
     const reply = await handler(frame, {});

@@ -2,7 +2,10 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
   apiFromBridge,
+  eventNames,
   isOperationName,
+  mediaPath,
+  parseMediaPath,
   listenerName,
   methodName,
   operationNames,
@@ -25,33 +28,51 @@ function invalid(op: Parameters<typeof parseArgs>[0], raw: unknown): StudioError
 
 describe('contract: argument validation', () => {
   it('accepts a good generate request and fills defaults', () => {
-    const args = parseArgs('generate', { jobId: 'job-1', prompt: '  a red apple  ', settings: { n: 2, seed: 7 } });
-    assert.deepEqual(args, { jobId: 'job-1', prompt: 'a red apple', settings: { n: 2, seed: 7 } });
-    assert.deepEqual(parseArgs('generate', { jobId: 'j', prompt: 'x' }).settings, {});
+    const args = parseArgs('generate', { prompt: '  a red apple  ', settings: { n: 2, seed: 7 } });
+    assert.deepEqual(args, { prompt: 'a red apple', settings: { n: 2, seed: 7 } });
+    assert.deepEqual(parseArgs('generate', { prompt: 'x' }).settings, {});
+    assert.deepEqual(parseArgs('vary', { id: 3 }), { id: 3, n: 4, eta: 1 });
   });
 
   it('names the field and the value it got', () => {
-    const err = invalid('generate', { jobId: 'j', prompt: 'x', settings: { n: 400 } });
+    const err = invalid('generate', { prompt: 'x', settings: { n: 400 } });
     assert.match(err.message, /^generate: settings\.n: .*64.*\(got 400\)$/);
   });
 
   it('reports every bad field on one line', () => {
-    const err = invalid('generate', { jobId: 'bad id!', prompt: '   ', settings: { seed: -1 } });
-    assert.match(err.message, /jobId: /);
+    const err = invalid('gallery.star', { ids: [0, 'x'], starred: 1 });
+    assert.match(err.message, /ids\.0: .*\(got 0\)/);
+    assert.match(err.message, /starred: .*\(got 1\)/);
+  });
+
+  it('checks the library operations', () => {
+    assert.match(invalid('gallery.similar', { k: 5 }).message, /give either id or text/);
+    assert.match(invalid('gallery.similar', { id: 1, text: 'x' }).message, /give either id or text/);
+    assert.match(invalid('gallery.export', { dir: '/tmp/x' }).message, /give one of ids, boardId or all/);
+    assert.match(invalid('gallery.list', { limit: 10_000 }).message, /limit: .*\(got 10000\)/);
+    assert.match(invalid('gallery.list', { kinds: ['photo'] }).message, /kinds\.0/);
+    assert.match(invalid('jobs.move', { id: 1, to: 'middle' }).message, /to: /);
+    assert.match(invalid('boards.create', { name: '   ' }).message, /name: must not be empty/);
+    assert.match(invalid('gallery.import', { files: [{ name: 'a.png', bytes: 'AAAA' }] }).message, /files\.0\.bytes/);
+    assert.match(invalid('textdiff', { id: 1, to: 'x', thetas: [2] }).message, /thetas\.0/);
+  });
+
+  it('reports a bad generate on one line', () => {
+    const err = invalid('generate', { prompt: '   ', settings: { seed: -1 } });
     assert.match(err.message, /prompt: must not be empty/);
     assert.match(err.message, /settings\.seed: .*\(got -1\)/);
   });
 
   it('refuses unknown keys, wrong types and non-integers', () => {
-    assert.match(invalid('generate', { jobId: 'j', prompt: 'x', extra: 1 }).message, /Unrecognized key.*extra/);
-    assert.match(invalid('generate', { jobId: 'j', prompt: 42 }).message, /prompt: .*\(got 42\)/);
+    assert.match(invalid('generate', { prompt: 'x', extra: 1 }).message, /Unrecognized key.*extra/);
+    assert.match(invalid('generate', { prompt: 42 }).message, /prompt: .*\(got 42\)/);
     assert.match(
-      invalid('generate', { jobId: 'j', prompt: 'x', settings: { stepsDecoder: 2.5 } }).message,
+      invalid('generate', { prompt: 'x', settings: { stepsDecoder: 2.5 } }).message,
       /settings\.stepsDecoder/,
     );
-    assert.match(invalid('generate', { prompt: 'x' }).message, /jobId: .*\(got nothing\)/);
+    assert.match(invalid('generate', {}).message, /prompt: .*\(got nothing\)/);
     assert.match(invalid('engine.info', { verbose: true }).message, /^engine\.info: Unrecognized key/);
-    assert.match(invalid('generate.cancel', {}).message, /^generate\.cancel: jobId/);
+    assert.match(invalid('jobs.cancel', {}).message, /^jobs\.cancel: id/);
     assert.match(invalid('about', { pack: '/etc' }).message, /^about: Unrecognized key.*pack/);
   });
 
@@ -64,7 +85,8 @@ describe('contract: argument validation', () => {
 describe('contract: names', () => {
   it('maps operations and events to the bridge function names', () => {
     assert.equal(methodName('engine.info'), 'engineInfo');
-    assert.equal(methodName('generate.cancel'), 'generateCancel');
+    assert.equal(methodName('jobs.cancel'), 'jobsCancel');
+    assert.equal(methodName('gallery.emptyTrash'), 'galleryEmptyTrash');
     assert.equal(methodName('about'), 'about');
     assert.ok(operationNames.includes('about'));
     assert.equal(listenerName('progress'), 'onProgress');
@@ -76,13 +98,13 @@ describe('contract: names', () => {
   it('apiFromBridge unwraps replies into values and StudioErrors', async () => {
     const bridge = {
       engineInfo: async () => ({ ok: false, error: { code: 'engine', message: 'engine: no pack' } }),
-      generate: async () => ({ ok: true, value: { jobId: 'j' } }),
-      generateCancel: async () => ({ ok: true, value: { cancelled: true } }),
       about: async () => ({ ok: true, value: { app: { name: 'unCLIP Studio' } } }),
-      onProgress: () => () => undefined,
-    } as unknown as StudioBridge;
-    const api = apiFromBridge(bridge);
-    assert.deepEqual(await api.generateCancel({ jobId: 'j' }), { cancelled: true });
+      jobsCancel: async () => ({ ok: true, value: { id: 4, status: 'cancelled' } }),
+    } as unknown as Record<string, unknown>;
+    for (const op of operationNames) bridge[methodName(op)] ??= async () => ({ ok: true, value: null });
+    for (const name of eventNames) bridge[listenerName(name)] = () => () => undefined;
+    const api = apiFromBridge(bridge as unknown as StudioBridge);
+    assert.equal((await api.jobsCancel({ id: 4 })).status, 'cancelled');
     assert.equal((await api.about()).app.name, 'unCLIP Studio');
     await assert.rejects(api.engineInfo(), (err: unknown) => {
       assert.ok(err instanceof StudioError);
@@ -90,7 +112,23 @@ describe('contract: names', () => {
       assert.equal(err.message, 'engine: no pack');
       return true;
     });
-    assert.deepEqual(Object.keys(api).sort(), [...operationNames.map(methodName), 'onProgress'].sort());
+    assert.deepEqual(
+      Object.keys(api).sort(),
+      [...operationNames.map(methodName), ...eventNames.map(listenerName)].sort(),
+    );
+  });
+
+  it('names media paths and parses only those', () => {
+    assert.equal(mediaPath('thumb', 12), '/media/thumb/12');
+    assert.deepEqual(parseMediaPath('/media/image/12'), { kind: 'image', id: 12 });
+    for (const bad of [
+      '/media/image/0',
+      '/media/image/../1',
+      '/media/file/1',
+      '/media/image/1/',
+      '/media/image/99999999999999999',
+    ])
+      assert.equal(parseMediaPath(bad), null, bad);
   });
 
   it('apiFromBridge refuses a bridge that lacks an operation', () => {

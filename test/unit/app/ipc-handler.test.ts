@@ -3,10 +3,11 @@ import { after, describe, it } from 'node:test';
 import { createIpcHandler } from '../../../main/app/ipc-handler.ts';
 import { APP_ENTRY_URL } from '../../../main/app/origins.ts';
 import { createStudioService } from '../../../main/service/studio.ts';
+import { UNOPENED_LIBRARY } from '../../integration/service/dirs.ts';
 import { createScriptedEngine } from '../../integration/web/scripted-engine.ts';
 
 describe('IPC handler: sender check and validation', () => {
-  const service = createStudioService({ engine: createScriptedEngine() });
+  const service = createStudioService({ engine: createScriptedEngine(), libraryDir: UNOPENED_LIBRARY });
   after(() => service.close());
   const info = createIpcHandler('engine.info', service, null);
   const studioFrame = { senderFrame: { url: APP_ENTRY_URL, parent: null } };
@@ -35,7 +36,7 @@ describe('IPC handler: sender check and validation', () => {
 
   it('validates arguments before the service sees them', async () => {
     const generate = createIpcHandler('generate', service, null);
-    const reply = await generate(studioFrame, { jobId: 'j', prompt: 'apple', settings: { seed: 'x' } });
+    const reply = await generate(studioFrame, { prompt: 'apple', settings: { seed: 'x' } });
     assert.ok(!reply.ok);
     assert.equal(reply.error.code, 'invalid_argument');
     assert.match(reply.error.message, /^generate: settings\.seed: .*\(got "x"\)$/);
