@@ -23,6 +23,9 @@ export interface WorkerEngineOptions {
   workerUrl?: URL;
 }
 
+/** How long close() waits for a hung worker before terminating it. */
+const CLOSE_TIMEOUT_MS = 5000;
+
 interface Running {
   worker: Worker;
   client: PortEngineClient;
@@ -72,7 +75,13 @@ export function createWorkerEngine(options: WorkerEngineOptions = {}): EngineCli
       const r = running;
       running = null;
       if (!r) return;
-      await Promise.race([r.client.close().catch(() => undefined), new Promise((res) => setTimeout(res, 5000))]);
+      // A graceful close (the worker releases its sessions) ends as soon as the worker answers or exits (the
+      // client is then disposed); the timer is only for a hung worker, and cleared so it never holds the
+      // process open.
+      let timer: NodeJS.Timeout | undefined;
+      const hung = new Promise((res) => (timer = setTimeout(res, CLOSE_TIMEOUT_MS)));
+      await Promise.race([r.client.close().catch(() => undefined), hung]);
+      clearTimeout(timer);
       await r.worker.terminate();
     },
   };
