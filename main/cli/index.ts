@@ -1,5 +1,5 @@
-// `unclip` — command line for the engine: generate, info, parity, bench, and the image manipulations
-// (invert, vary, interpolate, textdiff).
+// `unclip` — command line for the engine and the library: generate, the image manipulations (invert, vary,
+// interpolate, textdiff), the gallery, info, parity, bench.
 // Exit codes: 0 ok, 1 failure (parity over tolerance, engine error), 2 bad input (flags, settings, pack).
 import { oneLine } from '../engine/errors.ts';
 import { flagMessage, UsageError } from './args.ts';
@@ -24,6 +24,8 @@ export const USAGE = `usage: unclip <command> [options]
       slerp of z_i (x_T slerped or fixed): N frames, an animated GIF and a strip
   textdiff <picture|latent> --to "<y>" [--from "<y0>"] [--theta T | --frames N [--max T]] [common options]
       turns z_i towards normalise(z_t(y) − z_t(y0)) by θ (paper: 0.25–0.5), decoded with the picture's x_T
+  gallery  list | search | similar | show | star | unstar | trash | restore | empty-trash | boards | export |
+           import | check | jobs | info   [--library DIR] [--json]   (unclip gallery help: each command)
   info     [--pack DIR] [--backend NAME] [--json]           the pack, its networks and the backends here
   parity   [--pack DIR] [--fixture FILE] [--tolerance T] [--json]
       runs the pipeline with the fixture's injected noise; prints each stage's max abs error vs diffusers
@@ -51,6 +53,8 @@ export async function main(argv: string[]): Promise<number> {
         return await (await import('./interpolate.ts')).interpolateCommand(rest);
       case 'textdiff':
         return await (await import('./textdiff.ts')).textdiffCommand(rest);
+      case 'gallery':
+        return await (await import('./gallery.ts')).galleryCommand(rest);
       case undefined:
       case 'help':
       case '--help':
@@ -59,7 +63,7 @@ export async function main(argv: string[]): Promise<number> {
         return command === undefined ? 2 : 0;
       default:
         throw new UsageError(
-          `unknown command "${command}" (generate, info, parity, bench, invert, vary, interpolate, textdiff)`,
+          `unknown command "${command}" (generate, gallery, info, parity, bench, invert, vary, interpolate, textdiff)`,
         );
     }
   } catch (err) {

@@ -76,6 +76,7 @@ export class JobRunner {
   }
 
   private next(): Job | null {
+    if (this.closed) return null;
     const { jobs } = this.o.library;
     if (this.o.scope === 'all') {
       jobs.recover();
@@ -90,7 +91,7 @@ export class JobRunner {
   }
 
   private async drain(): Promise<void> {
-    for (let job = this.next(); job && !this.closed; job = this.next()) await this.run(job);
+    for (let job = this.next(); job; job = this.next()) await this.run(job);
   }
 
   private async run(job: Job): Promise<void> {

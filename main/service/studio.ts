@@ -353,27 +353,25 @@ export function createStudioService({
     },
     waitForJob(id) {
       return new Promise<JobView>((resolve, reject) => {
-        let timer: ReturnType<typeof setInterval> | undefined;
-        const done = (job: JobView): void => {
+        const finish = (end: () => void): void => {
           unsubscribe();
           clearInterval(timer);
-          resolve(job);
+          end();
         };
         const unsubscribe = this.subscribe((event) => {
-          if (event.name === 'job' && event.payload.id === id && ENDED.has(event.payload.status)) done(event.payload);
+          if (event.name === 'job' && event.payload.id === id && ENDED.has(event.payload.status))
+            finish(() => resolve(event.payload));
         });
         // Another process may be the one running it: look at the row too.
         const look = (): void => {
           try {
             const job = lib().jobs.get(id);
-            if (ENDED.has(job.status)) done(jobView(job));
+            if (ENDED.has(job.status)) finish(() => resolve(jobView(job)));
           } catch (err) {
-            unsubscribe();
-            clearInterval(timer);
-            reject(toStudioError(err));
+            finish(() => reject(toStudioError(err)));
           }
         };
-        timer = setInterval(look, 500);
+        const timer = setInterval(look, 250);
         look();
       });
     },
