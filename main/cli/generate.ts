@@ -1,12 +1,12 @@
 // `unclip generate "<prompt>"`: one request through the worker engine, PNGs written with their seeds.
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { GenerateSettings, ProgressEvent } from '../engine/api.ts';
 import { createWorkerEngine } from '../engine/host.ts';
 import { checkPartialSettings } from '../engine/settings.ts';
-import { backend, fmtMs, num, threads, UsageError } from './args.ts';
+import { backend, fmtMs, num, parseFlags, threads, UsageError } from './args.ts';
+import { checkFolder } from './folders.ts';
 
 /** File-name stem from the prompt: lower-case ASCII words joined by "-", at most 48 characters. */
 export function slug(prompt: string): string {
@@ -21,15 +21,8 @@ export function slug(prompt: string): string {
   return s || 'image';
 }
 
-async function checkLibrary(dir: string): Promise<string> {
-  const abs = resolve(dir);
-  const st = await stat(abs).catch(() => null);
-  if (st && !st.isDirectory()) throw new UsageError(`--library: ${abs} is not a folder`);
-  return abs;
-}
-
 export async function generateCommand(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
+  const { values, positionals } = parseFlags({
     args: argv,
     allowPositionals: true,
     options: {
@@ -72,9 +65,12 @@ export async function generateCommand(argv: string[]): Promise<number> {
   checkPartialSettings(settings); // range errors before any pack is loaded
   const be = backend(values.backend);
   const th = threads(values.threads);
-  const library = values.library !== undefined ? await checkLibrary(values.library) : undefined;
+  const library =
+    values.library !== undefined
+      ? await checkFolder('--library', values.library, { create: false, write: false })
+      : undefined;
   const save = !values['no-save'];
-  const outDir = resolve(values.out ?? '.');
+  const outDir = await checkFolder('--out', values.out ?? '.', { create: save, write: save });
   let image: Uint8Array | undefined;
   if (values.image !== undefined) {
     image = await readFile(values.image).catch((e: NodeJS.ErrnoException) => {
@@ -107,7 +103,6 @@ export async function generateCommand(argv: string[]): Promise<number> {
     if (result.truncated) {
       process.stderr.write(`note: the prompt is longer than CLIP's 77 tokens; only the first 75 were used\n`);
     }
-    if (save) await mkdir(outDir, { recursive: true });
     const stem = image
       ? `variation-${slug(values.image!.replace(/^.*[\\/]/, '').replace(/\.[^.]*$/, ''))}`
       : slug(prompt);

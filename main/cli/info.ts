@@ -1,11 +1,10 @@
 // `unclip info`: the pack, its networks (FLOPs, backend) and the backends this machine offers.
-import { parseArgs } from 'node:util';
 import { defaultThreadCount } from '../engine/backends.ts';
 import { Engine } from '../engine/engine.ts';
-import { backend, threads } from './args.ts';
+import { backend, parseFlags, threads } from './args.ts';
 
 export async function infoCommand(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
+  const { values } = parseFlags({
     args: argv,
     options: {
       pack: { type: 'string' },

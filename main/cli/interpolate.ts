@@ -1,13 +1,12 @@
 // `unclip interpolate <a> <b> --frames N`: slerp between two pictures' z_i (x_T slerped, or fixed), N frames
 // as PNGs, an animated GIF and a strip.
 import { resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { interpolate, type NoiseMode } from '../engine/manipulations/index.ts';
-import { num, UsageError } from './args.ts';
-import { COMMON_FLAGS, finish, loadSource, openSession, sha256, writeOut, writeSweep } from './invert.ts';
+import { gifDelay, num, parseFlags, UsageError } from './args.ts';
+import { COMMON_FLAGS, finish, loadSources, openSession, sha256, writeOut, writeSweep } from './invert.ts';
 
 export async function interpolateCommand(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
+  const { values, positionals } = parseFlags({
     args: argv,
     allowPositionals: true,
     options: { ...COMMON_FLAGS, frames: { type: 'string' }, noise: { type: 'string' }, delay: { type: 'string' } },
@@ -19,25 +18,26 @@ export async function interpolateCommand(argv: string[]): Promise<number> {
     throw new UsageError('--frames: must be an integer in [2, 64]');
   const noise = (values.noise ?? 'slerp') as NoiseMode;
   if (!['slerp', 'a', 'b', 'random'].includes(noise)) throw new UsageError('--noise: must be slerp, a, b or random');
-  const delay = num('delay', values.delay) ?? 150;
-  if (!Number.isInteger(delay) || delay < 10 || delay > 10000)
-    throw new UsageError('--delay: must be an integer in [10, 10000] ms');
+  const delay = gifDelay(values.delay);
   const t0 = performance.now();
-  const s = await openSession(values);
+  const s = await openSession(values, '.');
   try {
-    const dir = s.outDir ?? resolve('.');
-    const a = await loadSource(s, positionals[0]!, 'first picture', dir);
-    const b = await loadSource(s, positionals[1]!, 'second picture', dir);
+    const sources = await loadSources(s, [
+      [positionals[0]!, 'first picture'],
+      [positionals[1]!, 'second picture'],
+    ]);
+    const a = sources[0]!;
+    const b = sources[1]!;
     const r = await interpolate(s.pack, a.latent, b.latent, { ...s.options, frames, noise });
     const stem = `${a.stem}-to-${b.stem}`;
     const out = [];
     for (let i = 0; i < r.frames.length; i++) {
       const f = r.frames[i]!;
-      const file = await writeOut(s, dir, `${stem}-${String(i).padStart(2, '0')}.png`, f.png);
+      const file = await writeOut(s, `${stem}-${String(i).padStart(2, '0')}.png`, f.png);
       out.push({ t: r.ts[i], file, sha256: sha256(f.png) });
     }
     const size = r.frames[0]!.size;
-    const { gif, strip } = await writeSweep(s, dir, stem, r.frames, delay);
+    const { gif, strip } = await writeSweep(s, stem, r.frames, delay);
     finish(
       s,
       {

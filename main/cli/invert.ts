@@ -1,14 +1,16 @@
 // `unclip invert <picture>`: CLIP-encode a picture and DDIM-invert the decoder to its x_T, once; writes the
 // bipartite latent (<stem>.latent.safetensors, beside the picture unless --out) and the η = 0 reconstruction,
-// with its PSNR. Also the plumbing the other manipulation commands share (vary, interpolate, textdiff).
+// with its PSNR. Also the plumbing the other manipulation commands share (vary, interpolate, textdiff): flags
+// and the output folder are checked, and every input read and validated, before anything is computed or written.
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { ParseArgsConfig } from 'node:util';
 import type { Backend } from '../engine/api.ts';
 import { Engine } from '../engine/engine.ts';
 import {
   animatedGif,
+  checkLatentPack,
   invert,
   isLatentPath,
   LATENT_SUFFIX,
@@ -20,8 +22,10 @@ import {
   type CommonOptions,
   type Frame,
 } from '../engine/manipulations/index.ts';
+import { checkPicture } from '../engine/manipulations/picture.ts';
 import type { Pack } from '../engine/pack.ts';
-import { backend, fmtMs, num, threads, UsageError } from './args.ts';
+import { backend, fmtMs, num, parseFlags, threads, UsageError } from './args.ts';
+import { checkFolder } from './folders.ts';
 
 /** Flags every manipulation command takes. */
 export const COMMON_FLAGS = {
@@ -51,7 +55,8 @@ export interface Session {
   options: CommonOptions;
   caption: string | undefined;
   save: boolean;
-  outDir: string | undefined;
+  /** Where outputs go: --out (created up front unless --no-save), or the command's default. */
+  dir: string;
   library: string | undefined;
   json: boolean;
   tty: boolean;
@@ -64,8 +69,8 @@ function intFlag(flag: string, v: string | undefined): number | undefined {
   return n;
 }
 
-/** Parses the common flags (range errors before the pack loads) and loads the pack in-process. */
-export async function openSession(values: CommonValues): Promise<Session> {
+/** Parses the common flags and checks the output folder (before the pack loads), then loads the pack in-process. */
+export async function openSession(values: CommonValues, defaultDir: string): Promise<Session> {
   const options: CommonOptions = {};
   const steps = intFlag('steps', values.steps);
   const guidance = num('guidance', values.guidance);
@@ -90,12 +95,16 @@ export async function openSession(values: CommonValues): Promise<Session> {
   if (values['no-sr']) options.superRes = false;
   const be: Backend | undefined = backend(values.backend);
   const th = threads(values.threads);
-  let library: string | undefined;
-  if (values.library !== undefined) {
-    library = resolve(values.library);
-    const st = await stat(library).catch(() => null);
-    if (st && !st.isDirectory()) throw new UsageError(`--library: ${library} is not a folder`);
-  }
+  const library =
+    values.library !== undefined
+      ? await checkFolder('--library', values.library, { create: false, write: false })
+      : undefined;
+  const save = !values['no-save'];
+  // only --out is made if missing: a missing default (the picture's folder) means a missing picture
+  const dir = await checkFolder('--out', values.out ?? defaultDir, {
+    create: save && values.out !== undefined,
+    write: save,
+  });
   const tty = !values.json && process.stderr.isTTY === true;
   if (tty) options.onStep = (stage, step, total) => process.stderr.write(`\r\x1b[K${stage} ${step}/${total}`);
   const engine = new Engine({
@@ -115,8 +124,8 @@ export async function openSession(values: CommonValues): Promise<Session> {
       pack,
       options,
       caption: values.caption,
-      save: !values['no-save'],
-      outDir: values.out !== undefined ? resolve(values.out) : undefined,
+      save,
+      dir,
       library,
       json: values.json === true,
       tty,
@@ -140,10 +149,9 @@ export function stemOf(path: string): string {
 
 export const sha256 = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
 
-export async function writeOut(s: Session, dir: string, name: string, bytes: Uint8Array): Promise<string | null> {
+export async function writeOut(s: Session, name: string, bytes: Uint8Array): Promise<string | null> {
   if (!s.save) return null;
-  await mkdir(dir, { recursive: true });
-  const file = join(dir, name);
+  const file = join(s.dir, name);
   await writeFile(file, bytes);
   return file;
 }
@@ -151,7 +159,6 @@ export async function writeOut(s: Session, dir: string, name: string, bytes: Uin
 /** A sweep's animation and strip (`<stem>.gif`, `<stem>-strip.png`); paths are null with --no-save. */
 export async function writeSweep(
   s: Session,
-  dir: string,
   stem: string,
   frames: Frame[],
   delay: number,
@@ -159,8 +166,8 @@ export async function writeSweep(
   const rgb = frames.map((f) => f.rgb);
   const size = frames[0]!.size;
   return {
-    gif: await writeOut(s, dir, `${stem}.gif`, await animatedGif(rgb, size, delay)),
-    strip: await writeOut(s, dir, `${stem}-strip.png`, await stripPng(rgb, size)),
+    gif: await writeOut(s, `${stem}.gif`, await animatedGif(rgb, size, delay)),
+    strip: await writeOut(s, `${stem}-strip.png`, await stripPng(rgb, size)),
   };
 }
 
@@ -175,31 +182,51 @@ export interface Source {
   reconstruction?: Frame;
 }
 
-/** A saved latent as is, or a picture inverted now (its latent saved into `dir` unless --no-save). */
-export async function loadSource(s: Session, path: string, flag: string, dir: string): Promise<Source> {
-  const stem = stemOf(path);
+/** An input read and checked, nothing computed yet: a saved latent of this pack, or a picture's bytes. */
+type Input = { path: string; latent: BipartiteLatent } | { path: string; bytes: Uint8Array };
+
+async function readInput(s: Session, path: string, flag: string): Promise<Input> {
   if (isLatentPath(path)) {
+    const latent = await loadLatent(path);
     if (s.caption !== undefined)
-      throw new UsageError(
-        `--caption: ${path} is a latent, its caption is fixed ("${(await loadLatent(path)).caption}")`,
-      );
-    return { path, stem, latent: await loadLatent(path), latentFile: resolve(path), inverted: false };
+      throw new UsageError(`--caption: ${path} is a latent, its caption is fixed ("${latent.caption}")`);
+    await checkLatentPack(s.pack, latent, path);
+    return { path, latent };
   }
   const bytes = await readFile(path).catch((e: NodeJS.ErrnoException) => {
     throw new UsageError(`${flag}: cannot read ${path} (${e.code ?? e.message})`);
   });
-  const r = await invert(s.pack, bytes, {
-    ...s.options,
-    name: path,
-    ...(s.caption !== undefined ? { caption: s.caption } : {}),
-  });
-  if (s.tty) process.stderr.write('\r\x1b[K');
-  const latentFile = s.save ? join(dir, stem + LATENT_SUFFIX) : null;
-  if (latentFile) {
-    await mkdir(dir, { recursive: true });
-    await saveLatent(latentFile, r.latent);
+  await checkPicture(bytes, path);
+  return { path, bytes };
+}
+
+/**
+ * A command's sources (`[path, flag]` each): saved latents as they are, pictures inverted now. Every input is
+ * read and checked first, and the new latents are saved into `s.dir` (unless --no-save) only once all are
+ * inverted, so a bad input leaves nothing behind.
+ */
+export async function loadSources(s: Session, inputs: [path: string, flag: string][]): Promise<Source[]> {
+  const read: Input[] = [];
+  for (const [path, flag] of inputs) read.push(await readInput(s, path, flag));
+  const sources: Source[] = [];
+  for (const input of read) {
+    const { path } = input;
+    const stem = stemOf(path);
+    if ('latent' in input) {
+      sources.push({ path, stem, latent: input.latent, latentFile: resolve(path), inverted: false });
+      continue;
+    }
+    const r = await invert(s.pack, input.bytes, {
+      ...s.options,
+      name: path,
+      ...(s.caption !== undefined ? { caption: s.caption } : {}),
+    });
+    if (s.tty) process.stderr.write('\r\x1b[K');
+    const latentFile = s.save ? join(s.dir, stem + LATENT_SUFFIX) : null;
+    sources.push({ path, stem, latent: r.latent, latentFile, inverted: true, reconstruction: r.reconstruction });
   }
-  return { path, stem, latent: r.latent, latentFile, inverted: true, reconstruction: r.reconstruction };
+  for (const src of sources) if (src.inverted && src.latentFile) await saveLatent(src.latentFile, src.latent);
+  return sources;
 }
 
 export function finish(s: Session, result: Record<string, unknown>, lines: string[]): void {
@@ -220,18 +247,16 @@ export const latentJson = (l: BipartiteLatent) => ({
 });
 
 export async function invertCommand(argv: string[]): Promise<number> {
-  const { parseArgs } = await import('node:util');
-  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { ...COMMON_FLAGS } });
+  const { values, positionals } = parseFlags({ args: argv, allowPositionals: true, options: { ...COMMON_FLAGS } });
   if (positionals.length !== 1) throw new UsageError('invert takes one picture (unclip invert photo.png)');
   const path = positionals[0]!;
   if (isLatentPath(path)) throw new UsageError(`${path}: is already a latent; give the picture`);
   const t0 = performance.now();
-  const s = await openSession(values);
+  const s = await openSession(values, dirname(resolve(path)));
   try {
-    const dir = s.outDir ?? dirname(resolve(path));
-    const src = await loadSource(s, path, 'picture', dir);
+    const src = (await loadSources(s, [[path, 'picture']]))[0]!;
     const rec = src.reconstruction!;
-    const recFile = await writeOut(s, dir, `${src.stem}-reconstruction.png`, rec.png);
+    const recFile = await writeOut(s, `${src.stem}-reconstruction.png`, rec.png);
     const ms = performance.now() - t0;
     finish(
       s,

@@ -1,13 +1,12 @@
 // `unclip parity`: our pipeline vs diffusers on a fixture's injected noise; exit 1 over tolerance.
-import { parseArgs } from 'node:util';
 import { join } from 'node:path';
 import { Pack } from '../engine/pack.ts';
 import { REPO_ROOT } from '../engine/packs.ts';
 import { loadFixture, PARITY_TOLERANCE, runParity } from '../engine/parity.ts';
-import { backend, num, threads, UsageError } from './args.ts';
+import { backend, num, parseFlags, threads, UsageError } from './args.ts';
 
 export async function parityCommand(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
+  const { values } = parseFlags({
     args: argv,
     options: {
       pack: { type: 'string' },

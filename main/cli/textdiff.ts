@@ -1,14 +1,13 @@
 // `unclip textdiff <picture|latent> --from "<y0>" --to "<y>" [--theta θ | --frames N --max θ]`: turns the
 // picture's z_i towards the text diff normalise(z_t(y) − z_t(y0)) (slerp by θ), decoded with its x_T.
 import { resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { textDiff, thetaSweep } from '../engine/manipulations/index.ts';
-import { num, UsageError } from './args.ts';
+import { gifDelay, num, parseFlags, UsageError } from './args.ts';
 import { slug } from './generate.ts';
-import { COMMON_FLAGS, finish, latentJson, loadSource, openSession, sha256, writeOut, writeSweep } from './invert.ts';
+import { COMMON_FLAGS, finish, latentJson, loadSources, openSession, sha256, writeOut, writeSweep } from './invert.ts';
 
 export async function textdiffCommand(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
+  const { values, positionals } = parseFlags({
     args: argv,
     allowPositionals: true,
     options: {
@@ -36,16 +35,15 @@ export async function textdiffCommand(argv: string[]): Promise<number> {
   if (!(max >= 0 && max <= 1)) throw new UsageError('--max: must be a number in [0, 1]');
   if (frames !== undefined && (!Number.isInteger(frames) || frames < 2 || frames > 64))
     throw new UsageError('--frames: must be an integer in [2, 64]');
-  const delay = num('delay', values.delay) ?? 150;
+  const delay = gifDelay(values.delay);
   const thetas = frames !== undefined ? thetaSweep(frames, max) : [theta ?? 0.3];
   // --caption is the caption y0 to invert with when a picture is given; --from defaults to it
   if (values.caption === undefined && values.from !== undefined && !positionals[0]!.endsWith('.safetensors'))
     values.caption = values.from;
   const t0 = performance.now();
-  const s = await openSession(values);
+  const s = await openSession(values, '.');
   try {
-    const dir = s.outDir ?? resolve('.');
-    const src = await loadSource(s, positionals[0]!, 'picture', dir);
+    const src = (await loadSources(s, [[positionals[0]!, 'picture']]))[0]!;
     const r = await textDiff(s.pack, src.latent, {
       ...s.options,
       to: values.to,
@@ -57,12 +55,12 @@ export async function textdiffCommand(argv: string[]): Promise<number> {
     for (let i = 0; i < r.frames.length; i++) {
       const f = r.frames[i]!;
       const th = r.thetas[i]!;
-      const file = await writeOut(s, dir, `${stem}-${th.toFixed(3)}.png`, f.png);
+      const file = await writeOut(s, `${stem}-${th.toFixed(3)}.png`, f.png);
       out.push({ theta: th, file, sha256: sha256(f.png) });
     }
     const size = r.frames[0]!.size;
     const { gif, strip } =
-      r.frames.length > 1 ? await writeSweep(s, dir, stem, r.frames, delay) : { gif: null, strip: null };
+      r.frames.length > 1 ? await writeSweep(s, stem, r.frames, delay) : { gif: null, strip: null };
     finish(
       s,
       {

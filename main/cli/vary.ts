@@ -1,13 +1,12 @@
 // `unclip vary <picture|latent>`: variations that keep the picture's (z_i, x_T) and sample with DDIM η > 0
 // (η = 0 reproduces it), or with fresh noise (--fresh: diffusers' image-variation pipeline).
 import { resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { clipCosine, vary } from '../engine/manipulations/index.ts';
-import { num, UsageError } from './args.ts';
-import { COMMON_FLAGS, finish, latentJson, loadSource, openSession, sha256, writeOut } from './invert.ts';
+import { num, parseFlags, UsageError } from './args.ts';
+import { COMMON_FLAGS, finish, latentJson, loadSources, openSession, sha256, writeOut } from './invert.ts';
 
 export async function varyCommand(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
+  const { values, positionals } = parseFlags({
     args: argv,
     allowPositionals: true,
     options: { ...COMMON_FLAGS, n: { type: 'string' }, eta: { type: 'string' }, fresh: { type: 'boolean' } },
@@ -15,17 +14,16 @@ export async function varyCommand(argv: string[]): Promise<number> {
   if (positionals.length !== 1) throw new UsageError('vary takes one picture or latent (unclip vary photo.png)');
   const n = num('n', values.n) ?? 4;
   const eta = num('eta', values.eta) ?? 1;
-  if (!Number.isInteger(n) || n < 1 || n > 64) throw new UsageError('--n: must be an integer in [1, 64]');
-  if (eta < 0 || eta > 1) throw new UsageError('--eta: must be a number in [0, 1]');
+  if (!Number.isInteger(n) || n < 1 || n > 64) throw new UsageError(`--n: must be an integer in [1, 64] (got ${n})`);
+  if (eta < 0 || eta > 1) throw new UsageError(`--eta: must be a number in [0, 1] (got ${eta})`);
   const t0 = performance.now();
-  const s = await openSession(values);
+  const s = await openSession(values, '.');
   try {
-    const dir = s.outDir ?? resolve('.');
-    const src = await loadSource(s, positionals[0]!, 'picture', dir);
+    const src = (await loadSources(s, [[positionals[0]!, 'picture']]))[0]!;
     const frames = await vary(s.pack, src.latent, { ...s.options, n, eta, fresh: values.fresh === true });
     const images = [];
     for (const f of frames) {
-      const file = await writeOut(s, dir, `${src.stem}-variation-${f.seed}.png`, f.png);
+      const file = await writeOut(s, `${src.stem}-variation-${f.seed}.png`, f.png);
       const cos = s.pack.nets.image_encoder ? await clipCosine(s.pack, f, src.latent.zi) : undefined;
       images.push({ seed: f.seed, file, width: f.size, height: f.size, sha256: sha256(f.png), clipCosine: cos });
     }

@@ -1,6 +1,15 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -120,6 +129,69 @@ test('bad input: one line on stderr, exit code 2', () => {
   writeFileSync(foreignFile, encodeLatent(foreign));
   bad(
     ['vary', foreignFile, '--n', '1'],
-    /latent: saved by pack "some-other-pack" .*; invert the picture again with this pack/,
+    /foreign.latent.safetensors: saved by pack "some-other-pack" .*; invert the picture again with this pack/,
   );
+  // negative numbers reach the range checks; the GIF delay is checked up front, as interpolate checks it
+  bad(['vary', latent, '--n', '-1'], /--n: must be an integer in \[1, 64\] \(got -1\)/);
+  bad(['invert', notes, '--seed', '-5'], /--seed: must be an integer in \[0, 4294967295\]/);
+  const tdOut = join(work, 'td-out');
+  for (const d of ['-5', '1e12', '1.5', '0'])
+    bad(
+      ['textdiff', latent, '--to', 'a dog', '--frames', '2', '--delay', d, '--out', tdOut],
+      new RegExp(`--delay: must be an integer in \\[10, 10000\\] ms \\(got ${d.replace('.', '\\.')}\\)`),
+    );
+  bad(['interpolate', latent, latent, '--delay', '0'], /--delay: must be an integer in \[10, 10000\] ms/);
+  assert.ok(!existsSync(tdOut));
+});
+
+/** `latent`'s file with its safetensors header edited by `edit`. */
+function edited(edit: (header: Record<string, { data_offsets?: number[] } | null>) => void): Uint8Array {
+  const bytes = readFileSync(latent);
+  const n = Number(bytes.readBigUInt64LE(0));
+  const header = JSON.parse(bytes.subarray(8, 8 + n).toString());
+  edit(header);
+  const head = Buffer.from(JSON.stringify(header));
+  const len = Buffer.alloc(8);
+  len.writeBigUInt64LE(BigInt(head.length));
+  return Buffer.concat([len, head, bytes.subarray(8 + n)]);
+}
+
+test('bad inputs leave nothing behind: every input is read and checked before anything is computed or written', () => {
+  const dir = join(work, 'pair');
+  mkdirSync(dir);
+  copyFileSync(join(IMAGES, 'drawing-sun.png'), join(dir, 'good.png'));
+  writeFileSync(join(dir, 'zero.png'), '');
+  const nullMeta = join(dir, 'null.latent.safetensors');
+  writeFileSync(
+    nullMeta,
+    edited((h) => (h.__metadata__ = null)),
+  );
+  const negative = join(dir, 'negative.latent.safetensors');
+  writeFileSync(
+    negative,
+    edited((h) => (h.z_i!.data_offsets = [-64, 0])),
+  );
+  const cases: [string[], RegExp][] = [
+    [['interpolate', join(dir, 'good.png'), join(dir, 'zero.png')], /zero.png: the file is empty \(0 bytes\)/],
+    [
+      ['interpolate', join(dir, 'good.png'), nullMeta],
+      /null.latent.safetensors: not an unCLIP latent file \(__metadata__: must be an object of strings\)/,
+    ],
+    [
+      ['vary', negative],
+      /negative.latent.safetensors: not an unCLIP latent file \(tensor "z_i" data_offsets\[0\]: must be a non-negative integer\)/,
+    ],
+  ];
+  for (const [args, message] of cases) {
+    const r = unclip(...args, '--steps', '4', '--out', dir);
+    assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+    assert.match(r.stderr, message);
+  }
+  assert.deepEqual(readdirSync(dir).sort(), [
+    'good.png',
+    'negative.latent.safetensors',
+    'null.latent.safetensors',
+    'zero.png',
+  ]);
 });

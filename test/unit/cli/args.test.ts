@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { backend, flagMessage, num, threads } from '../../../main/cli/args.ts';
+import { backend, flagMessage, gifDelay, num, parseFlags, threads } from '../../../main/cli/args.ts';
 import { slug } from '../../../main/cli/generate.ts';
 
 test('numeric flags parse strictly and name the flag when they do not', () => {
@@ -45,4 +45,27 @@ test('file-name stems from prompts', () => {
   assert.equal(slug('🚀✨'), 'image');
   assert.ok(slug('word '.repeat(40)).length <= 48);
   assert.ok(!slug('word '.repeat(40)).endsWith('-'));
+});
+
+test('a negative number is a flag value, so the range check names it (not "argument is ambiguous")', () => {
+  const options = { n: { type: 'string' }, seed: { type: 'string' }, json: { type: 'boolean' } } as const;
+  const parse = (...args: string[]) => parseFlags({ args, options, allowPositionals: true });
+  assert.deepEqual({ ...parse('--n', '-1', '--seed', '-2.5e3', 'x').values }, { n: '-1', seed: '-2.5e3' });
+  assert.deepEqual(parse('--n', '-1').positionals, []);
+  assert.deepEqual(parse('--', '--n', '-1').positionals, ['--n', '-1']);
+  // anything else starting with a dash is still parseArgs' business
+  assert.throws(() => parse('--n', '-x'), { code: 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' });
+  assert.throws(() => parse('--json', '-1'), { code: 'ERR_PARSE_ARGS_UNKNOWN_OPTION' });
+});
+
+test('GIF frame delay: one rule for interpolate and textdiff', () => {
+  assert.equal(gifDelay(undefined), 150);
+  assert.equal(gifDelay('10'), 10);
+  assert.equal(gifDelay('10000'), 10000);
+  for (const bad of ['0', '-5', '9', '1.5', '1e12', '10001']) {
+    assert.throws(() => gifDelay(bad), {
+      name: 'UsageError',
+      message: `--delay: must be an integer in [10, 10000] ms (got ${bad})`,
+    });
+  }
 });
