@@ -53,6 +53,8 @@ export function createUtilityEngine({ modulePath, args = [] }: UtilityEngineOpti
   return {
     info: async () => current().client.info(),
     generate: async (request, options) => current().client.generate(request, options),
+    manipulate: async (request, options) => current().client.manipulate!(request, options),
+    embedText: async (text) => current().client.embedText!(text),
     async close() {
       closed = true;
       const r = running;

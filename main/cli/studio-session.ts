@@ -1,10 +1,9 @@
 // The CLI's way into the studio: the same service the desktop app and web mode run, over the library
-// folder (--library, UNCLIP_LIBRARY or the per-user default), with an engine that starts only when an
-// operation needs it (listing the gallery never loads a model). The CLI's runner runs only the jobs
+// folder (--library, UNCLIP_LIBRARY or the per-user default). The worker engine starts on its first
+// call, so listing the gallery never loads a model. The CLI's runner runs only the jobs
 // it queued itself, so it never starts working through a desktop app's queue.
 
 import { resolve } from 'node:path';
-import type { EngineClient } from '../engine/api.ts';
 import { createWorkerEngine, type WorkerEngineOptions } from '../engine/host.ts';
 import { checkLibraryFolder } from '../library/library.ts';
 import { defaultLibraryDir } from '../service/paths.ts';
@@ -18,21 +17,6 @@ export function libraryDirFrom(flag: string | undefined, env: NodeJS.ProcessEnv 
   return dir;
 }
 
-/** An engine client that starts its worker on first use. */
-export function lazyEngine(options: WorkerEngineOptions): EngineClient {
-  let engine: EngineClient | null = null;
-  const get = (): EngineClient => (engine ??= createWorkerEngine(options));
-  return {
-    info: () => get().info(),
-    generate: (request, opts) => get().generate(request, opts),
-    manipulate: (request, opts) => get().manipulate!(request, opts),
-    embedText: (text) => get().embedText!(text),
-    close: async () => {
-      await engine?.close();
-    },
-  };
-}
-
 export interface CliStudio {
   service: StudioService;
   libraryDir: string;
@@ -43,7 +27,7 @@ export interface CliStudio {
 
 export function openCliStudio(opts: { library?: string; engine?: WorkerEngineOptions }): CliStudio {
   const libraryDir = libraryDirFrom(opts.library);
-  const service = createStudioService({ engine: lazyEngine(opts.engine ?? {}), libraryDir, runScope: 'own' });
+  const service = createStudioService({ engine: createWorkerEngine(opts.engine ?? {}), libraryDir, runScope: 'own' });
   return {
     service,
     libraryDir,

@@ -70,6 +70,7 @@ export function createWorkerEngine(options: WorkerEngineOptions = {}): EngineCli
     info: async () => current().client.info(),
     generate: async (request, opts) => current().client.generate(request, opts),
     manipulate: async (request, opts) => current().client.manipulate!(request, opts),
+    embedText: async (text) => current().client.embedText!(text),
     async close() {
       closed = true;
       const r = running;
