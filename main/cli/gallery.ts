@@ -31,7 +31,8 @@ export const GALLERY_USAGE = `usage: unclip gallery <command> [--library DIR] [-
   import  <file|folder...>                 PNG/JPEG/WebP (+ .latent.safetensors beside them); waits for the
                                            CLIP encoding and inversion unless --no-wait
   check   [--repair] [--verify]            integrity check, missing files, orphans; --repair fixes what it safely can
-  jobs    [--all] | cancel <id> | retry <id> | move <id> front|back|<before-id>
+  jobs    [--all] | run | cancel <id> | retry <id> | move <id> front|back|<before-id>
+                                           run: this process works through the queue until it is empty
   info                                     where the library is, how many images, packs, jobs
 
 The library: --library DIR, else $UNCLIP_LIBRARY, else the per-user folder the desktop app uses.`;
@@ -153,7 +154,12 @@ export async function galleryCommand(argv: string[]): Promise<number> {
   };
   let studio: CliStudio;
   try {
-    studio = openCliStudio({ ...(v.library !== undefined ? { library: v.library } : {}), engine });
+    const runQueue = sub === 'jobs' && pos[0] === 'run';
+    studio = openCliStudio({
+      ...(v.library !== undefined ? { library: v.library } : {}),
+      engine,
+      ...(runQueue ? { runScope: 'all' as const } : {}),
+    });
   } catch (err) {
     throw new UsageError(`--library: ${(err as Error).message}`);
   }
@@ -322,12 +328,22 @@ export async function galleryCommand(argv: string[]): Promise<number> {
             v.all ? { ...limit } : { status: ['queued', 'running'], ...limit },
             (js) => js.map(jobLine).join('\n') || 'no jobs waiting or running (--all shows finished ones)',
           );
-        else if (action === 'cancel') await run('jobs.cancel', { id: id('jobs cancel', args[0]) }, jobLine);
+        else if (action === 'run') {
+          // This process serves the whole queue (as the desktop app would) until nothing is waiting.
+          for (;;) {
+            const active = await studio.call('jobs.list', { status: ['queued', 'running'] });
+            const mine = active.find((j) => j.status === 'queued') ?? active[0];
+            if (!mine) break;
+            const end = await studio.service.waitForJob(mine.id);
+            if (!v.json) console.log(jobLine(end));
+          }
+          if (v.json) print(await studio.call('jobs.list', { limit: 50 }), () => '');
+        } else if (action === 'cancel') await run('jobs.cancel', { id: id('jobs cancel', args[0]) }, jobLine);
         else if (action === 'retry') await run('jobs.retry', { id: id('jobs retry', args[0]) }, jobLine);
         else if (action === 'move') {
           const to = args[1] === 'front' || args[1] === 'back' ? args[1] : { before: id('jobs move', args[1]) };
           await run('jobs.move', { id: id('jobs move', args[0]), to }, jobLine);
-        } else throw new UsageError(`jobs: unknown action "${action}" (cancel, retry, move)`);
+        } else throw new UsageError(`jobs: unknown action "${action}" (run, cancel, retry, move)`);
         return 0;
       }
       case 'info':

@@ -1,12 +1,15 @@
-// `unclip generate "<prompt>"`: one request through the worker engine, PNGs written with their seeds.
+// `unclip generate "<prompt>"`: a generation job in the library (or, with --no-save, one request straight
+// to the worker engine); PNGs written into --out with their seeds.
 import { createHash } from 'node:crypto';
-import { readFile, writeFile } from 'node:fs/promises';
+import { copyFile, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { GenerateSettings, ProgressEvent } from '../engine/api.ts';
-import { createWorkerEngine } from '../engine/host.ts';
+import { createWorkerEngine, type WorkerEngineOptions } from '../engine/host.ts';
 import { checkPartialSettings } from '../engine/settings.ts';
 import { backend, fmtMs, num, parseFlags, threads, UsageError } from './args.ts';
 import { checkFolder } from './folders.ts';
+import { runLibraryJob } from './library-job.ts';
+import { openCliStudio } from './studio-session.ts';
 
 /** File-name stem from the prompt: lower-case ASCII words joined by "-", at most 48 characters. */
 export function slug(prompt: string): string {
@@ -78,11 +81,17 @@ export async function generateCommand(argv: string[]): Promise<number> {
     });
   }
 
-  const engine = createWorkerEngine({
+  const engineOptions = {
     ...(values.pack !== undefined ? { packDir: values.pack } : {}),
     ...(be ? { backend: be } : {}),
     ...(th ? { threads: th } : {}),
-  });
+  };
+  // Saved (the default): a job in the library, like the studio's. A picture's variations (--image) and
+  // --no-save runs go straight to the engine.
+  if (save && !image)
+    return generateIntoLibrary({ prompt, settings, outDir, library, engineOptions, json: values.json });
+
+  const engine = createWorkerEngine(engineOptions);
   const controller = new AbortController();
   const onSigint = (): void => controller.abort();
   process.once('SIGINT', onSigint);
@@ -140,10 +149,70 @@ export async function generateCommand(argv: string[]): Promise<number> {
         `${result.images.length} image(s) in ${fmtMs(result.timings.total ?? 0)} (seed ${result.settings.seed}, pack ${info.pack.name})`,
       );
     }
-    if (library) process.stderr.write(`note: the gallery is not built yet; nothing was added to ${library}\n`);
+    if (image && save)
+      process.stderr.write('note: --image variations are not added to the library; `unclip vary` saves them\n');
     return 0;
   } finally {
     process.off('SIGINT', onSigint);
     await engine.close();
+  }
+}
+
+async function generateIntoLibrary(o: {
+  prompt: string;
+  settings: Partial<GenerateSettings>;
+  outDir: string;
+  library: string | undefined;
+  engineOptions: WorkerEngineOptions;
+  json: boolean | undefined;
+}): Promise<number> {
+  const studio = openCliStudio({ ...(o.library !== undefined ? { library: o.library } : {}), engine: o.engineOptions });
+  try {
+    // The pack first, unwrapped: a broken pack is bad input (exit 2) naming its file, not a failed job.
+    const info = await studio.service.handlers['engine.info']({});
+    const { job, images } = await runLibraryJob(studio, 'generate', { prompt: o.prompt, settings: o.settings });
+    const result = job.result as { timings?: Record<string, number>; truncated?: boolean } | null;
+    if (result?.truncated)
+      process.stderr.write(`note: the prompt is longer than CLIP's 77 tokens; only the first 75 were used\n`);
+    const files = [];
+    for (const img of images) {
+      const file = join(o.outDir, `${slug(o.prompt)}-${img.seed}.png`);
+      await copyFile((await studio.service.media('image', img.id)).path, file);
+      files.push({
+        id: img.id,
+        seed: img.seed,
+        file,
+        width: img.width,
+        height: img.height,
+        sha256: img.sha256,
+        ...(typeof img.settings.score === 'number' ? { score: img.settings.score } : {}),
+      });
+    }
+    const first = images[0]?.settings ?? {};
+    if (o.json) {
+      const out = {
+        prompt: images[0]?.prompt ?? o.prompt,
+        truncated: Boolean(result?.truncated),
+        settings: { ...first, n: images.length, seed: o.settings.seed ?? images[0]?.seed },
+        pack: { name: info.pack.name, dir: info.pack.dir },
+        backends: info.sessionBackends,
+        images: files,
+        timings: result?.timings ?? {},
+        job: job.id,
+        library: { dir: studio.libraryDir, saved: true, ids: images.map((i) => i.id) },
+      };
+      process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
+    } else {
+      for (const f of files) {
+        const score = f.score !== undefined ? `  clip score ${f.score.toFixed(4)}` : '';
+        console.log(`${f.file}  ${f.width}×${f.height}  (library image ${f.id})${score}`);
+      }
+      console.log(
+        `${files.length} image(s) in ${fmtMs(result?.timings?.total ?? 0)} (pack ${info.pack.name}), saved in ${studio.libraryDir}`,
+      );
+    }
+    return 0;
+  } finally {
+    await studio.close();
   }
 }

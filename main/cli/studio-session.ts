@@ -25,9 +25,18 @@ export interface CliStudio {
   close(): Promise<void>;
 }
 
-export function openCliStudio(opts: { library?: string; engine?: WorkerEngineOptions }): CliStudio {
+export function openCliStudio(opts: {
+  library?: string;
+  engine?: WorkerEngineOptions;
+  /** 'all': work through the whole queue (`unclip gallery jobs run`). */
+  runScope?: 'own' | 'all';
+}): CliStudio {
   const libraryDir = libraryDirFrom(opts.library);
-  const service = createStudioService({ engine: createWorkerEngine(opts.engine ?? {}), libraryDir, runScope: 'own' });
+  const service = createStudioService({
+    engine: createWorkerEngine(opts.engine ?? {}),
+    libraryDir,
+    runScope: opts.runScope ?? 'own',
+  });
   return {
     service,
     libraryDir,

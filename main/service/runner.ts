@@ -33,6 +33,7 @@ export class JobRunner {
   private loop: Promise<void> | null = null;
   private timer: ReturnType<typeof setInterval> | null = null;
   private closed = false;
+  private again = false;
 
   constructor(private readonly o: RunnerOptions) {
     if (o.scope === 'all') {
@@ -49,9 +50,14 @@ export class JobRunner {
 
   /** Starts working through the queue unless already doing so. */
   kick(): void {
-    if (this.closed || this.loop) return;
+    if (this.closed) return;
+    if (this.loop) {
+      this.again = true; // the loop may be past its last claim: it looks once more before it ends
+      return;
+    }
     this.loop = this.drain().finally(() => {
       this.loop = null;
+      if (this.again) this.kick();
     });
   }
 
@@ -91,6 +97,7 @@ export class JobRunner {
   }
 
   private async drain(): Promise<void> {
+    this.again = false;
     for (let job = this.next(); job; job = this.next()) await this.run(job);
   }
 

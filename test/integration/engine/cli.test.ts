@@ -15,7 +15,8 @@ function unclip(...args: string[]) {
   const r = spawnSync(process.execPath, [BIN, ...args], {
     encoding: 'utf8',
     timeout: 120_000,
-    env: { ...process.env, UNCLIP_PACK: PACK },
+    // Never the user's own library.
+    env: { ...process.env, UNCLIP_PACK: PACK, UNCLIP_LIBRARY: join(work, 'default-library') },
   });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
@@ -36,6 +37,17 @@ test('generate writes one PNG per seed and --json describes them', () => {
   assert.equal(json.pack.name, 'tiny-reference');
   assert.equal(json.truncated, false);
   assert.ok(json.timings.total > 0);
+  // saved in the library (UNCLIP_LIBRARY) with their recipe
+  assert.equal(json.library.saved, true);
+  assert.equal(json.library.ids.length, 2);
+  const list = unclip('gallery', 'list', '--json');
+  assert.equal(list.code, 0, list.stderr);
+  const items = JSON.parse(list.stdout).items as { id: number; prompt: string; seed: number }[];
+  assert.deepEqual(
+    items.map((i) => [i.id, i.seed, i.prompt]).sort(),
+    json.library.ids.map((id: number, k: number) => [id, 41 + k, 'a red rocket, twemoji style']).sort(),
+  );
+  assert.match(png.toString('latin1'), /iTXt.*parameters.*Seed: 41/s);
 });
 
 test('--no-save writes nothing; --library is checked and reported honestly', () => {
@@ -46,7 +58,7 @@ test('--no-save writes nothing; --library is checked and reported honestly', () 
   const json = JSON.parse(r.stdout);
   assert.equal(json.images[0].file, null);
   assert.deepEqual(json.library, { dir: lib, saved: false });
-  assert.match(r.stderr, /not built yet; nothing was added/);
+  assert.throws(() => readdirSync(lib), 'nothing is saved, and the library is not even created');
   assert.throws(() => readdirSync(out));
   const notDir = unclip('generate', 'x', '--library', BIN);
   assert.equal(notDir.code, 2);

@@ -23,7 +23,11 @@ const work = mkdtempSync(join(tmpdir(), 'unclip-manip-'));
 after(() => rmSync(work, { recursive: true, force: true }));
 
 function unclip(...args: string[]) {
-  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout: 180_000 });
+  const r = spawnSync(process.execPath, [BIN, ...args], {
+    encoding: 'utf8',
+    timeout: 180_000,
+    env: { ...process.env, UNCLIP_LIBRARY: join(work, 'default-library') }, // never the user's own library
+  });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
