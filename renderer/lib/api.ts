@@ -1,7 +1,7 @@
 // The renderer's one way to the backend: window.studio when the desktop app's preload installed
 // it, otherwise web mode's HTTP/WebSocket bridge authorised by the token from the page's URL.
 
-import { apiFromBridge, type StudioApi } from '../../preload/contract.ts';
+import { apiFromBridge, mediaPath, type MediaKind, type StudioApi } from '../../preload/contract.ts';
 import { createWebBridge } from './web-client.ts';
 
 const TOKEN_KEY = 'unclip-studio.token';
@@ -20,6 +20,15 @@ function takeToken(): string {
 }
 
 export const runsInDesktopApp = (): boolean => window.studio !== undefined;
+
+/**
+ * The URL of a library image or thumbnail: the same path on both transports (app://bundle/media/… is
+ * this page's origin on the desktop); web mode's server wants the token on it, as on every request.
+ */
+export function mediaUrl(kind: MediaKind, id: number): string {
+  const path = mediaPath(kind, id);
+  return runsInDesktopApp() ? path : `${path}?token=${encodeURIComponent(sessionStorage.getItem(TOKEN_KEY) ?? '')}`;
+}
 
 export function connectStudio(): StudioApi {
   const bridge = window.studio ?? createWebBridge({ origin: window.location.origin, token: takeToken() });

@@ -1,14 +1,9 @@
-// State of the Create screen: the prompt, the settings form, the running job, its progress and
-// its images. Views read the fields and call the arrow-function methods; nothing else talks to
-// the API for this screen.
+// State of the Create screen: the prompt, the settings form, the job it queued, its progress and
+// its images (saved in the library, shown by URL). Views read the fields and call the arrow-function
+// methods; nothing else talks to the API for this screen.
 
-import {
-  StudioError,
-  type EngineInfo,
-  type GenerateView,
-  type ProgressView,
-  type StudioApi,
-} from '../../preload/contract.ts';
+import type { EngineInfo, JobView, ProgressView, StudioApi } from '../../preload/contract.ts';
+import { mediaUrl } from './api.ts';
 
 export interface SettingsForm {
   n: number;
@@ -21,7 +16,7 @@ export interface SettingsForm {
 }
 
 export interface ImageCard {
-  key: string;
+  key: number;
   seed: number;
   url: string;
   width: number;
@@ -32,8 +27,6 @@ export interface ImageCard {
 export type Outcome = 'done' | 'cancelled' | 'failed';
 
 export const randomSeed = (): number => crypto.getRandomValues(new Uint32Array(1))[0] ?? 0;
-
-const newJobId = (): string => crypto.randomUUID();
 
 function messageOf(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
@@ -55,7 +48,8 @@ export class CreateState {
   running = $state(false);
   cancelling = $state(false);
   progress = $state.raw<ProgressView | null>(null);
-  result = $state.raw<GenerateView | null>(null);
+  /** The prompt of the images shown. */
+  shownPrompt = $state('');
   images = $state.raw<ImageCard[]>([]);
   error = $state<string | null>(null);
   notice = $state<string | null>(null);
@@ -65,15 +59,18 @@ export class CreateState {
   seconds = $state<number | null>(null);
 
   canGenerate = $derived(this.info !== null && !this.running && this.prompt.trim().length > 0);
-  totalSeconds = $derived(this.result ? Object.values(this.result.timings).reduce((a, b) => a + b, 0) / 1000 : null);
 
   #api: StudioApi;
-  #jobId: string | null = null;
+  #jobId: number | null = null;
+  #ended: ((job: JobView) => void) | null = null;
 
   constructor(api: StudioApi) {
     this.#api = api;
     api.onProgress((event) => {
       if (event.jobId === this.#jobId) this.progress = event;
+    });
+    api.onJob((job) => {
+      if (job.id === this.#jobId && ['done', 'failed', 'cancelled'].includes(job.status)) this.#ended?.(job);
     });
   }
 
@@ -95,8 +92,6 @@ export class CreateState {
 
   generate = async (): Promise<void> => {
     if (!this.canGenerate) return;
-    const jobId = newJobId();
-    this.#jobId = jobId;
     this.running = true;
     this.cancelling = false;
     this.error = null;
@@ -105,46 +100,57 @@ export class CreateState {
     this.outcome = null;
     const started = performance.now();
     try {
-      const result = await this.#api.generate({ jobId, prompt: this.prompt, settings: { ...this.settings } });
-      this.#show(result);
-      this.seconds = (performance.now() - started) / 1000;
-      this.outcome = 'done';
-      if (result.truncated) this.notice = 'The prompt was longer than 77 tokens and was cut.';
-    } catch (err) {
-      if (err instanceof StudioError && err.code === 'cancelled') {
+      const ended = new Promise<JobView>((resolve) => (this.#ended = resolve));
+      const prompt = this.prompt;
+      const queued = await this.#api.generate({ prompt, settings: { ...this.settings } });
+      this.#jobId = queued.id;
+      // The job may have ended before its id was known here: ask once, then wait for its event.
+      const now = await this.#api.jobsGet({ id: queued.id });
+      const job = ['done', 'failed', 'cancelled'].includes(now.status) ? now : await ended;
+      if (job.status === 'done') {
+        await this.#show(job, prompt);
+        this.seconds = (performance.now() - started) / 1000;
+        this.outcome = 'done';
+        if ((job.result as { truncated?: boolean } | null)?.truncated)
+          this.notice = 'The prompt was longer than 77 tokens and was cut.';
+      } else if (job.status === 'cancelled') {
         this.outcome = 'cancelled';
         this.notice = 'Generation cancelled.';
       } else {
         this.outcome = 'failed';
-        this.error = messageOf(err);
+        this.error = job.error ?? 'the job failed';
       }
+    } catch (err) {
+      this.outcome = 'failed';
+      this.error = messageOf(err);
     } finally {
       this.running = false;
       this.cancelling = false;
       this.#jobId = null;
+      this.#ended = null;
     }
   };
 
   cancel = async (): Promise<void> => {
-    if (!this.#jobId) return;
+    if (this.#jobId === null) return;
     this.cancelling = true;
     try {
-      await this.#api.generateCancel({ jobId: this.#jobId });
+      await this.#api.jobsCancel({ id: this.#jobId });
     } catch (err) {
       this.error = messageOf(err);
     }
   };
 
-  #show(result: GenerateView): void {
-    for (const card of this.images) URL.revokeObjectURL(card.url);
-    this.result = result;
-    this.images = result.images.map((image, i) => ({
-      key: `${result.jobId}-${i}`,
-      seed: image.seed,
-      url: URL.createObjectURL(new Blob([image.png as Uint8Array<ArrayBuffer>], { type: 'image/png' })),
+  async #show(job: JobView, prompt: string): Promise<void> {
+    const details = await Promise.all(job.imageIds.map((id) => this.#api.galleryGet({ id })));
+    this.shownPrompt = prompt;
+    this.images = details.map(({ image }) => ({
+      key: image.id,
+      seed: image.seed ?? 0,
+      url: mediaUrl('image', image.id),
       width: image.width,
       height: image.height,
-      ...(image.score !== undefined ? { score: image.score } : {}),
+      ...(typeof image.settings.score === 'number' ? { score: image.settings.score } : {}),
     }));
   }
 }
