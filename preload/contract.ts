@@ -5,7 +5,7 @@
 // Pure module: no Electron, no Node, no DOM.
 
 import { z } from 'zod';
-import type { EngineInfo, GenerateSettings, ProgressEvent } from '../main/engine/api.ts';
+import type { EngineInfo, ProgressEvent } from '../main/engine/api.ts';
 import { LIMITS } from '../main/engine/settings.ts';
 import {
   IMAGE_KINDS,
