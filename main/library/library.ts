@@ -702,7 +702,8 @@ export class Library {
     }
   }
 
-  private exists(id: number): boolean {
+  /** Whether image `id` is in the library (gallery or trash). */
+  exists(id: number): boolean {
     return this.db.prepare('SELECT 1 FROM images WHERE id = ?').get(id) !== undefined;
   }
 
