@@ -1,9 +1,11 @@
-// State of the Create screen: the prompt, the settings form, the job it queued, its progress and
-// its images (saved in the library, shown by URL). Views read the fields and call the arrow-function
-// methods; nothing else talks to the API for this screen.
+// State of the Create screen: the prompt and the settings form, the jobs it queues (as many as
+// Generate is pressed: each answers at once, the queue panel follows them) and the images of the
+// latest generation that finished, shown by URL from the library. Views read the fields and call
+// the arrow-function methods; nothing else talks to the API for this screen.
 
-import type { EngineInfo, JobView, ProgressView, StudioApi } from '../../preload/contract.ts';
+import { LIMITS, type EngineInfo, type JobView, type StudioApi } from '../../preload/contract.ts';
 import { mediaUrl } from './api.ts';
+import type { QueueState } from './queue.svelte.ts';
 
 export interface SettingsForm {
   n: number;
@@ -16,21 +18,57 @@ export interface SettingsForm {
 }
 
 export interface ImageCard {
-  key: number;
+  id: number;
   seed: number;
+  /** The thumbnail's URL. */
   url: string;
   width: number;
   height: number;
   score?: number;
 }
 
-export type Outcome = 'done' | 'cancelled' | 'failed';
+/** The generation whose images the screen shows. */
+export interface Shown {
+  jobId: number;
+  prompt: string;
+  images: ImageCard[];
+  /** Seconds the job ran (start to finish on the engine). */
+  seconds: number | null;
+  truncated: boolean;
+}
 
 export const randomSeed = (): number => crypto.getRandomValues(new Uint32Array(1))[0] ?? 0;
 
 function messageOf(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
+
+type Rule = { label: string; min: number; max: number; integer: boolean };
+const RULES: Record<keyof SettingsForm, Rule> = {
+  n: { label: 'Images', ...LIMITS.n, integer: true },
+  seed: { label: 'Seed', min: 0, max: 0xffffffff, integer: true },
+  stepsPrior: { label: 'Prior steps', ...LIMITS.steps, integer: true },
+  stepsDecoder: { label: 'Decoder steps', ...LIMITS.steps, integer: true },
+  stepsSuperRes: { label: 'Super-res steps', ...LIMITS.steps, integer: true },
+  guidancePrior: { label: 'Prior guidance', ...LIMITS.guidance, integer: false },
+  guidanceDecoder: { label: 'Decoder guidance', ...LIMITS.guidance, integer: false },
+};
+
+/** What is wrong with the form, one sentence per field, in words a user reads (not zod's). */
+export function settingsProblems(settings: SettingsForm): string[] {
+  const problems: string[] = [];
+  for (const [key, rule] of Object.entries(RULES) as [keyof SettingsForm, Rule][]) {
+    const v = settings[key] as unknown;
+    const range = `${rule.min} to ${rule.max}`;
+    if (typeof v !== 'number' || !Number.isFinite(v)) problems.push(`${rule.label}: enter a number from ${range}.`);
+    else if (rule.integer && !Number.isInteger(v)) problems.push(`${rule.label}: enter a whole number from ${range}.`);
+    else if (v < rule.min || v > rule.max) problems.push(`${rule.label} must be from ${range} (it is ${v}).`);
+  }
+  return problems;
+}
+
+/** Decoder x0 previews every this many steps (small PNGs; the queue panel shows them live). */
+const PREVIEW_EVERY = 1;
 
 export class CreateState {
   info = $state.raw<EngineInfo | null>(null);
@@ -45,32 +83,25 @@ export class CreateState {
     guidancePrior: 4,
     guidanceDecoder: 8,
   });
-  running = $state(false);
-  cancelling = $state(false);
-  progress = $state.raw<ProgressView | null>(null);
-  /** The prompt of the images shown. */
-  shownPrompt = $state('');
-  images = $state.raw<ImageCard[]>([]);
+  /** Keep the seed for the next run; otherwise each Generate takes a fresh one. */
+  lockSeed = $state(false);
+  /** Generate requests on their way to the queue. */
+  submitting = $state(0);
+  /** Why the last Generate could not be queued. */
   error = $state<string | null>(null);
-  notice = $state<string | null>(null);
-  /** How the last run ended. */
-  outcome = $state<Outcome | null>(null);
-  /** Wall-clock seconds of the last successful run. */
-  seconds = $state<number | null>(null);
+  shown = $state.raw<Shown | null>(null);
 
-  canGenerate = $derived(this.info !== null && !this.running && this.prompt.trim().length > 0);
+  problems = $derived(settingsProblems(this.settings));
+  canGenerate = $derived(this.info !== null && this.prompt.trim().length > 0 && this.problems.length === 0);
 
   #api: StudioApi;
-  #jobId: number | null = null;
-  #ended: ((job: JobView) => void) | null = null;
+  #queue: QueueState;
 
-  constructor(api: StudioApi) {
+  constructor(api: StudioApi, queue: QueueState) {
     this.#api = api;
-    api.onProgress((event) => {
-      if (event.jobId === this.#jobId) this.progress = event;
-    });
-    api.onJob((job) => {
-      if (job.id === this.#jobId && ['done', 'failed', 'cancelled'].includes(job.status)) this.#ended?.(job);
+    this.#queue = queue;
+    queue.onJob((job) => {
+      if (job.kind === 'generate' && job.status === 'done' && job.id >= (this.shown?.jobId ?? 0)) void this.#show(job);
     });
   }
 
@@ -86,71 +117,71 @@ export class CreateState {
     }
   };
 
+  /** Shows the images of the newest generation that finished (after a reload, too). */
+  loadLatest = async (): Promise<void> => {
+    try {
+      const done = await this.#api.jobsList({ status: ['done'], limit: 100 });
+      const latest = done.filter((j) => j.kind === 'generate').sort((a, b) => b.id - a.id)[0];
+      if (latest && latest.id > (this.shown?.jobId ?? 0)) await this.#show(latest);
+    } catch {
+      // Nothing to show yet is not an error worth a message.
+    }
+  };
+
   newSeed = (): void => {
     this.settings.seed = randomSeed();
   };
 
-  generate = async (): Promise<void> => {
-    if (!this.canGenerate) return;
-    this.running = true;
-    this.cancelling = false;
+  /** Typing a seed means wanting that seed. */
+  seedTyped = (): void => {
+    this.lockSeed = true;
+  };
+
+  /** Queues a generation and returns at once; pressing again queues another. */
+  generate = async (): Promise<JobView | null> => {
+    if (!this.canGenerate) return null;
     this.error = null;
-    this.notice = null;
-    this.progress = null;
-    this.outcome = null;
-    const started = performance.now();
+    const settings = { ...this.settings, previewEvery: PREVIEW_EVERY };
+    // The field shows the seed the next run uses: a new one after each run unless it is locked.
+    if (!this.lockSeed) this.settings.seed = randomSeed();
+    this.submitting++;
     try {
-      const ended = new Promise<JobView>((resolve) => (this.#ended = resolve));
-      const prompt = this.prompt;
-      const queued = await this.#api.generate({ prompt, settings: { ...this.settings } });
-      this.#jobId = queued.id;
-      // The job may have ended before its id was known here: ask once, then wait for its event.
-      const now = await this.#api.jobsGet({ id: queued.id });
-      const job = ['done', 'failed', 'cancelled'].includes(now.status) ? now : await ended;
-      if (job.status === 'done') {
-        await this.#show(job, prompt);
-        this.seconds = (performance.now() - started) / 1000;
-        this.outcome = 'done';
-        if ((job.result as { truncated?: boolean } | null)?.truncated)
-          this.notice = 'The prompt was longer than 77 tokens and was cut.';
-      } else if (job.status === 'cancelled') {
-        this.outcome = 'cancelled';
-        this.notice = 'Generation cancelled.';
-      } else {
-        this.outcome = 'failed';
-        this.error = job.error ?? 'the job failed';
-      }
+      const job = await this.#api.generate({ prompt: this.prompt, settings });
+      this.#queue.add(job);
+      return job;
     } catch (err) {
-      this.outcome = 'failed';
       this.error = messageOf(err);
+      return null;
     } finally {
-      this.running = false;
-      this.cancelling = false;
-      this.#jobId = null;
-      this.#ended = null;
+      this.submitting--;
     }
   };
 
-  cancel = async (): Promise<void> => {
-    if (this.#jobId === null) return;
-    this.cancelling = true;
-    try {
-      await this.#api.jobsCancel({ id: this.#jobId });
-    } catch (err) {
-      this.error = messageOf(err);
-    }
-  };
-
-  async #show(job: JobView, prompt: string): Promise<void> {
-    const details = await Promise.all(job.imageIds.map((id) => this.#api.galleryGet({ id })));
-    this.shownPrompt = prompt;
-    this.images = details.map(({ image }) => ({
-      key: image.id,
-      seed: image.seed ?? 0,
-      url: mediaUrl('image', image.id),
-      width: image.width,
-      height: image.height,
-      ...(typeof image.settings.score === 'number' ? { score: image.settings.score } : {}),
-    }));
+  async #show(job: JobView): Promise<void> {
+    const got = await Promise.allSettled(job.imageIds.map((id) => this.#api.galleryGet({ id })));
+    // A newer job may have been shown while these were read.
+    if (job.id < (this.shown?.jobId ?? 0)) return;
+    const args = (job.args ?? {}) as { prompt?: string };
+    const result = (job.result ?? {}) as { truncated?: boolean };
+    this.shown = {
+      jobId: job.id,
+      prompt: args.prompt ?? '',
+      images: got.flatMap((r) => {
+        if (r.status !== 'fulfilled') return [];
+        const { image } = r.value;
+        return [
+          {
+            id: image.id,
+            seed: image.seed ?? 0,
+            url: mediaUrl('thumb', image.id),
+            width: image.width,
+            height: image.height,
+            ...(typeof image.settings.score === 'number' ? { score: image.settings.score } : {}),
+          },
+        ];
+      }),
+      seconds: job.startedAt !== null && job.finishedAt !== null ? (job.finishedAt - job.startedAt) / 1000 : null,
+      truncated: result.truncated === true,
+    };
   }
 }
