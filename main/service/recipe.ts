@@ -34,7 +34,7 @@ export function parametersText(r: Recipe): string {
     const v = num(s[key]);
     if (v !== undefined) extra[label] = v;
   }
-  if (typeof s.to === 'string') extra['Text diff to'] = JSON.stringify(s.to);
+  if (typeof s.to === 'string') extra['Text diff to'] = s.to;
   if (r.parents.length) extra.Parents = r.parents.map((p) => p.sha256.slice(0, 12)).join(' ');
   const steps = num(s.stepsDecoder) ?? num(s.steps);
   const guidance = num(s.guidanceDecoder) ?? num(s.guidance);
@@ -42,6 +42,8 @@ export function parametersText(r: Recipe): string {
     prompt: r.prompt,
     ...(steps !== undefined ? { steps } : {}),
     ...(guidance !== undefined ? { guidance } : {}),
+    // Generation samples with the unCLIP (DDPM) scheduler; the edits decode with DDIM.
+    sampler: r.kind === 'generated' ? 'DDPM' : 'DDIM',
     seed: r.seed,
     width: r.width,
     height: r.height,
