@@ -48,6 +48,9 @@ export class EmbeddingIndex {
   private readonly memory: WasmMemory;
   private readonly dots: (q: number, base: number, n: number, strideBytes: number, out: number) => void;
   private f32: Float32Array;
+  /** One vector being stored, before it is normalised into its row. */
+  private readonly scratch: Float32Array;
+  private readonly scratchBytes: Uint8Array;
   private capacity: number;
   private count = 0;
   private rowIds: Float64Array;
@@ -62,6 +65,8 @@ export class EmbeddingIndex {
     this.stride = Math.ceil(dim / LANES) * LANES;
     this.rowBase = this.stride * 4;
     this.slack = 2 * (this.stride / LANES + 8) * U + 1e-9;
+    this.scratch = new Float32Array(dim);
+    this.scratchBytes = new Uint8Array(this.scratch.buffer);
     this.capacity = Math.max(1, Math.floor(opts.initialCapacity ?? 1024));
     const pages = Math.ceil(this.bytesFor(this.capacity) / PAGE);
     if (pages > MAX_PAGES) throw new Error(tooBig(this.capacity, dim));
@@ -88,11 +93,33 @@ export class EmbeddingIndex {
 
   /** Adds or replaces the row of `id` (the vector need not be normalised; a zero or non-finite vector is refused with an Error). */
   upsert(id: number, vector: Float32Array): void {
-    if (!Number.isSafeInteger(id)) throw new Error(`embedding index: id must be an integer (got ${id})`);
+    checkId(id);
     if (vector.length !== this.dim)
       throw new Error(`embedding of ${id}: width ${vector.length} does not match the index's ${this.dim}`);
-    const inv = inverseNorm(vector);
-    if (inv === 0) throw new Error(`embedding of ${id} is zero or not finite, so it has no direction`);
+    this.scratch.set(vector);
+    if (!this.store(id)) throw new Error(`embedding of ${id} is zero or not finite, so it has no direction`);
+  }
+
+  /**
+   * upsert() from the vector's float32 little-endian bytes as stored (a SQLite blob), at any byte
+   * offset, with no copy in between. A vector with no direction (zero, as a placeholder, or not
+   * finite) is not stored: false.
+   */
+  upsertBytes(id: number, bytes: Uint8Array): boolean {
+    checkId(id);
+    if (bytes.byteLength !== this.dim * 4)
+      throw new Error(`embedding of ${id}: ${bytes.byteLength} bytes are not ${this.dim} float32 values`);
+    this.scratchBytes.set(bytes);
+    return this.store(id);
+  }
+
+  /** Normalises the scratch vector into the row of `id`; false (nothing stored) when it has no direction. */
+  private store(id: number): boolean {
+    const v = this.scratch;
+    const inv = inverseNorm(v);
+    if (inv === 0) return false;
+    // Scaled here, then copied in: element loops over a grown WebAssembly memory run at half speed.
+    for (let j = 0; j < v.length; j++) v[j]! *= inv;
     let row = this.rowOf.get(id);
     if (row === undefined) {
       if (this.count === this.capacity) this.grow();
@@ -100,9 +127,8 @@ export class EmbeddingIndex {
       this.rowIds[row] = id;
       this.rowOf.set(id, row);
     }
-    const f = this.f32;
-    const at = (this.rowBase >> 2) + row * this.stride;
-    for (let j = 0; j < this.dim; j++) f[at + j] = vector[j]! * inv;
+    this.f32.set(v, (this.rowBase >> 2) + row * this.stride);
+    return true;
   }
 
   /** Removes the row of `id` by moving the last row into its place. */
@@ -211,14 +237,30 @@ export class EmbeddingIndex {
   }
 }
 
+function checkId(id: number): void {
+  if (!Number.isSafeInteger(id)) throw new Error(`embedding index: id must be an integer (got ${id})`);
+}
+
 function tooBig(rows: number, dim: number): string {
   return `embedding index: ${rows} rows of width ${dim} would pass WebAssembly's 4 GiB limit`;
 }
 
 /** 1/‖v‖ computed in float64, or 0 when v is zero or has a non-finite entry. */
 function inverseNorm(v: Float32Array): number {
-  let ss = 0;
-  for (let j = 0; j < v.length; j++) ss += v[j]! * v[j]!;
+  // Four sums: one chain of dependent adds would take the latency of every add in turn.
+  let s0 = 0;
+  let s1 = 0;
+  let s2 = 0;
+  let s3 = 0;
+  let j = 0;
+  for (; j + 3 < v.length; j += 4) {
+    s0 += v[j]! * v[j]!;
+    s1 += v[j + 1]! * v[j + 1]!;
+    s2 += v[j + 2]! * v[j + 2]!;
+    s3 += v[j + 3]! * v[j + 3]!;
+  }
+  for (; j < v.length; j++) s0 += v[j]! * v[j]!;
+  const ss = s0 + s1 + (s2 + s3);
   if (!(ss > 0) || !Number.isFinite(ss)) return 0;
   const inv = 1 / Math.sqrt(ss);
   return Number.isFinite(inv) ? inv : 0;

@@ -269,3 +269,67 @@ test('the index grows past its initial capacity without losing rows', () => {
   }
   for (let i = 0; i < 1000; i += 7) assert.equal(index.search(vectors[i]!, 1)[0]!.id, i + 1);
 });
+
+test("widths around the kernel's 16-float step (padding stays zero through deletes and re-adds)", () => {
+  for (const dim of [1, 2, 15, 16, 17, 31, 33, 65]) {
+    const rng = mulberry32(100 + dim);
+    const { index, rows } = build(
+      dim,
+      Array.from({ length: 300 }, () => randomVector(rng, dim)),
+      1,
+      8,
+    );
+    for (let id = 1; id <= 300; id += 3) {
+      index.delete(id);
+      rows.delete(id);
+    }
+    for (let id = 1000; id < 1050; id++) {
+      const v = randomVector(rng, dim);
+      index.upsert(id, v);
+      rows.set(id, v);
+    }
+    for (let t = 0; t < 3; t++) {
+      const q = randomVector(rng, dim);
+      assertSame(index.search(q, 20), naive(rows, q, 20), `width ${dim}, query ${t}`);
+    }
+  }
+});
+
+test('upsertBytes stores a blob (at any byte offset) exactly as upsert stores the vector', () => {
+  const rng = mulberry32(23);
+  const dim = 96;
+  const vectors = clustered(rng, 700, dim, 6);
+  const byVector = new EmbeddingIndex(dim, { initialCapacity: 4 });
+  const byBytes = new EmbeddingIndex(dim, { initialCapacity: 4 });
+  vectors.forEach((v, i) => {
+    byVector.upsert(i + 1, v);
+    // A blob as SQLite hands it over: little-endian float32 bytes, not necessarily 4-byte aligned.
+    const offset = i % 4;
+    const blob = new Uint8Array(offset + 4 * dim);
+    blob.set(new Uint8Array(v.buffer, v.byteOffset, v.byteLength), offset);
+    assert.equal(byBytes.upsertBytes(i + 1, blob.subarray(offset)), true);
+  });
+  assert.equal(byBytes.size, 700);
+  for (let t = 0; t < 4; t++) {
+    const q = vectors[Math.floor(rng() * vectors.length)]!;
+    assert.deepEqual(byBytes.search(q, 30), byVector.search(q, 30), `query ${t}`);
+  }
+});
+
+test('upsertBytes skips a vector with no direction and refuses a blob of the wrong length', () => {
+  const index = new EmbeddingIndex(8);
+  const one = new Float32Array(8).fill(1);
+  assert.equal(index.upsertBytes(1, new Uint8Array(one.buffer)), true);
+  assert.equal(index.upsertBytes(2, new Uint8Array(32)), false, 'zeros: a placeholder, not stored');
+  const nan = new Float32Array(8).fill(1);
+  nan[5] = NaN;
+  assert.equal(index.upsertBytes(1, new Uint8Array(nan.buffer)), false);
+  assert.equal(index.size, 1);
+  assert.equal(index.has(2), false);
+  assert.ok(Math.abs(index.search(one, 1)[0]!.score - 1) < 1e-6, 'the earlier row of id 1 stays');
+  assert.throws(
+    () => index.upsertBytes(3, new Uint8Array(31)),
+    (err: Error) => /31 bytes/.test(err.message) && /8 float32/.test(err.message),
+  );
+  assert.throws(() => index.upsertBytes(1.5, new Uint8Array(32)), /integer/);
+});
