@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import sharp from 'sharp';
-import { Library, THUMB_SIZE, type NewImage } from '../library/library.ts';
+import { Library, THUMB_SIZE, type ListQuery, type NewImage } from '../library/library.ts';
 import { SCHEMA_VERSION } from '../library/migrations.ts';
 
 const N = 100_000;
@@ -210,12 +210,25 @@ async function benchOne(
       semanticRuns,
       await median(semanticRuns, (i) => lib.similar(queries[(i + 8) % 8]!, PACK.sha256, 50)),
     );
-    add(
-      `semantic top-50, kind filter`,
-      dim <= 128 ? 30 : 100,
-      semanticRuns,
-      await median(semanticRuns, (i) => lib.similar(queries[(i + 8) % 8]!, PACK.sha256, 50, { kinds: ['variation'] })),
+    // Filters that pass few rows: similar() widens its candidate set round by round.
+    const board = lib.createBoard(`bench ${Date.now()}`);
+    lib.addToBoard(
+      board.id,
+      Array.from({ length: 30 }, (_, i) => 1 + i * 3_331),
     );
+    const filters: [string, ListQuery, number][] = [
+      ['kind filter (variations, 1 row in 13)', { kinds: ['variation'] }, semanticRuns],
+      ['starred imports (1 row in 130)', { kinds: ['import'], starred: true }, 5],
+      ['within a board of 30', { boardId: board.id }, 5],
+    ];
+    for (const [what, filter, runs] of filters)
+      add(
+        `semantic top-50, ${what}`,
+        dim <= 128 ? 30 : 100,
+        runs,
+        await median(runs, (i) => lib.similar(queries[(i + 8) % 8]!, PACK.sha256, 50, filter)),
+      );
+    lib.deleteBoard(board.id);
 
     // One image's rows: save() of a file the library already has (no file written) with a thumbnail
     // of an 8×8 picture, minus that thumbnail; then a save end to end of a new 256×256 picture.
