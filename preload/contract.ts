@@ -13,15 +13,29 @@ import {
   JOB_STATUSES,
   MAX_PAGE,
   MAX_PROMPT_CHARS,
+  type Board,
+  type CheckReport,
   type ImageKind,
+  type ImageRecord,
+  type Job,
   type JobKind,
   type JobStatus,
+  type LineageEdge,
+  type Page,
 } from '../main/library/kinds.ts';
 
 // The engine's plain-data types the UI shows, re-exported so the renderer imports only this file.
 export type { Backend, EngineInfo, GenerateSettings, PackInfo, ProgressEvent, Stage } from '../main/engine/api.ts';
 export { IMAGE_KINDS, JOB_KINDS, JOB_STATUSES, MAX_PAGE };
-export type { ImageKind, JobKind, JobStatus };
+export type { ImageKind, JobKind, JobStatus, Page };
+
+/** One image of the library. Its file and thumbnail are fetched by URL (mediaPath), never sent inline. */
+export type ImageView = ImageRecord;
+export type LineageEdgeView = LineageEdge;
+export type BoardView = Board;
+export type CheckView = CheckReport;
+/** A job as the UI sees it (which process holds its lease stays in main). */
+export type JobView = Omit<Job, 'leaseOwner'>;
 
 // ---------------------------------------------------------------------------------------------
 // Argument schemas
@@ -154,48 +168,6 @@ export const invertArgsSchema = z.strictObject({
 // ---------------------------------------------------------------------------------------------
 // Result and event types (plain, structured-clone-able data; bytes stay Uint8Array on every transport)
 
-/** One image of the library. Its file and thumbnail are fetched by URL (mediaPath), never sent inline. */
-export interface ImageView {
-  id: number;
-  kind: ImageKind;
-  /** The prompt, or an import's caption. */
-  prompt: string;
-  /** Every setting that made it (for an image made here: enough to make it again). */
-  settings: Record<string, unknown>;
-  seed: number | null;
-  /** The pack, by name and manifest sha256 (the embedding space of its latents). */
-  pack: { name: string; sha256: string };
-  width: number;
-  height: number;
-  sha256: string;
-  bytes: number;
-  mime: 'image/png' | 'image/jpeg' | 'image/webp';
-  createdAt: number;
-  starred: boolean;
-  trashedAt: number | null;
-  jobId: number | null;
-  /** Has its CLIP image embedding z_i (semantic search, interpolation, text diffs). */
-  hasEmbedding: boolean;
-  /** Has x_T (DDIM inversion): the edits start from (z_i, x_T). */
-  inverted: boolean;
-  /** Reconstruction PSNR (dB) of the inversion. */
-  psnr: number | null;
-}
-
-export interface Page<T> {
-  items: T[];
-  /** Pass back as `cursor` for the next page; null at the end. */
-  nextCursor: string | null;
-}
-
-export interface LineageEdgeView {
-  id: number;
-  /** 'source', or 'a' / 'b' for an interpolation's ends. */
-  role: string;
-  op: string;
-  params: Record<string, unknown>;
-}
-
 export interface ImageDetailView {
   image: ImageView;
   parents: LineageEdgeView[];
@@ -206,33 +178,6 @@ export interface ImageDetailView {
   inversion: { steps: number; guidance: number; refine: number; psnr: number | null } | null;
 }
 
-export interface BoardView {
-  id: number;
-  name: string;
-  count: number;
-  createdAt: number;
-  coverId: number | null;
-}
-
-export interface JobView {
-  id: number;
-  kind: JobKind;
-  status: JobStatus;
-  args: unknown;
-  position: number;
-  attempts: number;
-  maxAttempts: number;
-  progress: { stage: string; step: number; total: number; etaMs?: number } | null;
-  error: string | null;
-  result: unknown;
-  /** The images this job has saved so far. */
-  imageIds: number[];
-  createdAt: number;
-  startedAt: number | null;
-  finishedAt: number | null;
-  cancelRequested: boolean;
-}
-
 export interface LibraryInfoView {
   dir: string;
   schemaVersion: number;
@@ -240,19 +185,6 @@ export interface LibraryInfoView {
   trashed: number;
   packs: { name: string; sha256: string; count: number }[];
   jobs: Record<JobStatus, number>;
-}
-
-export interface CheckView {
-  integrity: string;
-  missingFiles: { id: number; sha256: string }[];
-  orphanFiles: string[];
-  damagedFiles: string[];
-  missingThumbs: number;
-  tempFilesRemoved: number;
-  journalResolved: number;
-  jobsRequeued: number[];
-  jobsFailed: number[];
-  repaired: boolean;
 }
 
 export interface ExportView {

@@ -12,6 +12,7 @@ import { runInNewContext } from 'node:vm';
 import sharp from 'sharp';
 import { Library, THUMB_SIZE, type ListQuery, type NewImage } from '../library/library.ts';
 import { SCHEMA_VERSION } from '../library/migrations.ts';
+import { mulberry32 } from '../engine/rng.ts';
 
 const N = 100_000;
 /** Bump when the synthetic data changes, so cached libraries are rebuilt. */
@@ -38,17 +39,6 @@ const STYLE =
   'a photo|an oil painting|a watercolor|digital art|pixel art|a pencil sketch|3d render|an illustration|a cartoon|a woodcut|an emoji|a poster'.split(
     '|',
   );
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** CLIP-like vectors: around sqrt(N) random centres, within-cluster cosine about 0.8. */
 function embeddings(dim: number, rand: () => number): () => Float32Array {

@@ -106,3 +106,15 @@ export class GaussianNoise {
     return out;
   }
 }
+
+/** A small seeded uniform generator in [0, 1) (mulberry32) for synthetic data in benches and tests; image noise uses Philox above. */
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}

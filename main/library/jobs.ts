@@ -7,34 +7,9 @@ import type Database from 'better-sqlite3';
 import { LibraryError } from './errors.ts';
 import { ownerAlive } from './files.ts';
 
-import { JOB_KINDS, type JobKind, type JobStatus } from './kinds.ts';
+import { JOB_KINDS, type Job, type JobKind, type JobProgress, type JobStatus } from './kinds.ts';
 
-export type { JobKind, JobStatus };
-export interface JobProgress {
-  stage: string;
-  step: number;
-  total: number;
-  etaMs?: number;
-}
-
-export interface Job {
-  id: number;
-  kind: JobKind;
-  status: JobStatus;
-  args: unknown;
-  position: number;
-  attempts: number;
-  maxAttempts: number;
-  progress: JobProgress | null;
-  error: string | null;
-  result: unknown;
-  imageIds: number[];
-  createdAt: number;
-  startedAt: number | null;
-  finishedAt: number | null;
-  cancelRequested: boolean;
-  leaseOwner: string | null;
-}
+export type { Job, JobKind, JobProgress, JobStatus };
 
 export const LEASE_MS = 30_000;
 export const MAX_QUEUED = 200;

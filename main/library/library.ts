@@ -13,20 +13,26 @@ import { LibraryError, sqliteMessage } from './errors.ts';
 import { FileStore, newOwnerId, ownerAlive, sha256Hex } from './files.ts';
 import { JobQueue } from './jobs.ts';
 
-import { IMAGE_KINDS, MAX_PAGE, MAX_PROMPT_CHARS, type ImageKind } from './kinds.ts';
+import {
+  IMAGE_KINDS,
+  MAX_PAGE,
+  MAX_PROMPT_CHARS,
+  type Board,
+  type CheckReport,
+  type ImageKind,
+  type ImageMime,
+  type ImageRecord,
+  type LineageEdge,
+  type PackRef,
+  type Page,
+} from './kinds.ts';
 
-export { IMAGE_KINDS, MAX_PAGE, MAX_PROMPT_CHARS, type ImageKind };
-export const MIME_EXT = { 'image/png': 'png', 'image/jpeg': 'jpg', 'image/webp': 'webp' } as const;
-export type ImageMime = keyof typeof MIME_EXT;
+export { IMAGE_KINDS, MAX_PAGE, MAX_PROMPT_CHARS };
+export type { Board, CheckReport, ImageKind, ImageMime, ImageRecord, LineageEdge, PackRef, Page };
+export const MIME_EXT: Record<ImageMime, string> = { 'image/png': 'png', 'image/jpeg': 'jpg', 'image/webp': 'webp' };
 
 export const THUMB_SIZE = 256;
 const ORPHAN_GRACE_MS = 60_000;
-
-export interface PackRef {
-  name: string;
-  /** sha256 of the pack's manifest.json: the embedding space an image's latents live in. */
-  sha256: string;
-}
 
 export interface ParentRef {
   id: number;
@@ -61,27 +67,6 @@ export interface NewImage {
   parents?: ParentRef[];
 }
 
-export interface ImageRecord {
-  id: number;
-  kind: ImageKind;
-  prompt: string;
-  settings: Record<string, unknown>;
-  seed: number | null;
-  pack: PackRef;
-  width: number;
-  height: number;
-  sha256: string;
-  bytes: number;
-  mime: ImageMime;
-  createdAt: number;
-  starred: boolean;
-  trashedAt: number | null;
-  jobId: number | null;
-  hasEmbedding: boolean;
-  inverted: boolean;
-  psnr: number | null;
-}
-
 export interface ListQuery {
   text?: string;
   kinds?: ImageKind[];
@@ -99,49 +84,12 @@ export interface ListQuery {
   cursor?: string | null;
 }
 
-export interface Page<T> {
-  items: T[];
-  /** Pass back as `cursor` for the next page; null at the end. */
-  nextCursor: string | null;
-}
-
-export interface Board {
-  id: number;
-  name: string;
-  count: number;
-  createdAt: number;
-  coverId: number | null;
-}
-
-export interface LineageEdge {
-  id: number;
-  role: string;
-  op: string;
-  params: Record<string, unknown>;
-}
-
 export interface Latents {
   pack: PackRef;
   dim: number;
   zi: Float32Array;
   zt: Float32Array | null;
   inversion: InversionData | null;
-}
-
-export interface CheckReport {
-  integrity: string;
-  /** Rows whose file is missing (never dropped silently; --repair moves them to the trash). */
-  missingFiles: { id: number; sha256: string }[];
-  /** Files no row uses (repair deletes them). */
-  orphanFiles: string[];
-  /** Files whose bytes do not hash to their name (repair: their rows move to the trash). */
-  damagedFiles: string[];
-  missingThumbs: number;
-  tempFilesRemoved: number;
-  journalResolved: number;
-  jobsRequeued: number[];
-  jobsFailed: number[];
-  repaired: boolean;
 }
 
 export interface OpenReport {
@@ -944,7 +892,7 @@ export class Library {
     for (const dir of [this.files.filesDir, this.files.thumbsDir])
       for (const f of this.files.walk(dir))
         // A file younger than a minute may belong to a save in flight whose rows are not committed yet.
-        if (!used.has(f.sha) && !pending.has(f.sha) && Date.now() - mtimeMs(f.path) > ORPHAN_GRACE_MS)
+        if (!used.has(f.sha) && !pending.has(f.sha) && this.now() - (mtimeMs(f.path) ?? this.now()) > ORPHAN_GRACE_MS)
           orphanFiles.push(f.path);
     if (options.repair) {
       for (const p of orphanFiles) this.files.remove(p);
@@ -986,11 +934,12 @@ export function checkLibraryFolder(dir: string): void {
     throw new LibraryError('io', `${dir} is a file, not a library folder; pick a folder with --library`);
 }
 
-function mtimeMs(path: string): number {
+/** null: the file went away meanwhile. */
+function mtimeMs(path: string): number | null {
   try {
     return statSync(path).mtimeMs;
   } catch {
-    return Date.now();
+    return null;
   }
 }
 

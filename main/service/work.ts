@@ -85,53 +85,56 @@ async function latentOf(
   return { bytes: encodeLatent(latent), latent };
 }
 
-/** Saves a manipulation's frames as images of `kind`, each with its own settings and parents. */
-async function saveFrames(
-  deps: WorkDeps,
-  ctx: WorkContext,
-  result: ManipulationResult,
-  each: (
-    frame: ManipulationResult['frames'][number],
-    k: number,
-  ) => {
-    kind: NewImage['kind'];
-    prompt: string;
-    settings: Record<string, unknown>;
-    parents: ParentRef[];
-    zi?: Float32Array;
-    zt?: Float32Array | null;
-  },
-): Promise<number[]> {
+/** One picture the engine made, with what the library keeps of it. */
+interface Picture {
+  png: Uint8Array;
+  width: number;
+  height: number;
+  seed: number;
+  kind: NewImage['kind'];
+  prompt: string;
+  settings: Record<string, unknown>;
+  parents: ParentRef[];
+  /** The z_i the decoder was conditioned on, when known. */
+  zi?: Float32Array;
+  zt?: Float32Array | null;
+}
+
+/** Saves pictures as job outputs, each file carrying its recipe (parents named by sha256 too). */
+async function savePictures(deps: WorkDeps, ctx: WorkContext, pictures: Picture[]): Promise<number[]> {
   const pack = packRef(await deps.pack());
-  const items: NewImage[] = result.frames.map((frame, k) => {
-    const { kind, prompt, settings, parents, zi, zt } = each(frame, k);
-    const withSha = parents.map((p) => ({ ...p, sha256: deps.library.get(p.id).sha256 }));
-    const recipe = {
-      kind,
-      prompt,
-      settings,
-      seed: frame.seed,
-      pack,
-      width: frame.width,
-      height: frame.height,
-      parents: withSha,
-    };
+  const items: NewImage[] = pictures.map(({ png, zi, zt, ...p }) => {
+    const parents = p.parents.map((q) => ({ ...q, sha256: deps.library.get(q.id).sha256 }));
     return {
-      kind,
-      prompt,
-      settings,
-      seed: frame.seed,
+      ...p,
       pack,
-      width: frame.width,
-      height: frame.height,
-      bytes: withRecipe(frame.png, recipe),
+      bytes: withRecipe(png, { ...p, pack, parents }),
       ...(zi ? { embedding: { zi, zt: zt ?? null } } : {}),
-      parents,
     };
   });
   const ids = await deps.library.save(items, { jobId: ctx.jobId });
   deps.changed({ added: ids });
   return ids;
+}
+
+/** A manipulation's frames as pictures, `each` giving a frame's kind, prompt, settings and parents. */
+function saveFrames(
+  deps: WorkDeps,
+  ctx: WorkContext,
+  result: ManipulationResult,
+  each: (frame: ManipulationResult['frames'][number], k: number) => Omit<Picture, 'png' | 'width' | 'height' | 'seed'>,
+): Promise<number[]> {
+  return savePictures(
+    deps,
+    ctx,
+    result.frames.map((frame, k) => ({
+      png: frame.png,
+      width: frame.width,
+      height: frame.height,
+      seed: frame.seed,
+      ...each(frame, k),
+    })),
+  );
 }
 
 type Args = Record<string, unknown>;
@@ -152,40 +155,29 @@ export async function runJob(deps: WorkDeps, job: Job, ctx: WorkContext): Promis
         { prompt: a.prompt as string, settings: (a.settings ?? {}) as Record<string, unknown> },
         { signal, onProgress },
       );
-      const pack = packRef(await deps.pack());
-      const items: NewImage[] = result.images.map((img) => {
-        // Each image's own settings remake it alone: n = 1 at its own seed.
-        const settings = {
-          ...result.settings,
-          n: 1,
-          seed: img.seed,
-          ...(img.score !== undefined ? { score: img.score } : {}),
-          ...(result.truncated ? { truncated: true } : {}),
-        };
-        const recipe = {
-          kind: 'generated',
-          prompt: result.prompt,
-          settings,
-          seed: img.seed,
-          pack,
+      const ids = await savePictures(
+        deps,
+        ctx,
+        result.images.map((img) => ({
+          png: img.png,
           width: img.width,
           height: img.height,
+          seed: img.seed,
+          kind: 'generated',
+          prompt: result.prompt,
+          // Each image's own settings remake it alone: n = 1 at its own seed.
+          settings: {
+            ...result.settings,
+            n: 1,
+            seed: img.seed,
+            ...(img.score !== undefined ? { score: img.score } : {}),
+            ...(result.truncated ? { truncated: true } : {}),
+          },
           parents: [],
-        };
-        return {
-          kind: 'generated',
-          prompt: result.prompt,
-          settings,
-          seed: img.seed,
-          pack,
-          width: img.width,
-          height: img.height,
-          bytes: withRecipe(img.png, recipe),
-          embedding: { zi: img.imageEmbedding, zt: result.textEmbedding },
-        };
-      });
-      const ids = await deps.library.save(items, { jobId: ctx.jobId });
-      deps.changed({ added: ids });
+          zi: img.imageEmbedding,
+          zt: result.textEmbedding,
+        })),
+      );
       // x_T in the background, so an edit can start from stored latents.
       for (const id of ids) deps.enqueue('invert', { id });
       return { timings: result.timings, truncated: result.truncated };

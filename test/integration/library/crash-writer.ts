@@ -3,18 +3,11 @@
 // committed. The parent SIGKILLs it at random moments and checks that nothing it reported is lost.
 
 import sharp from 'sharp';
+import { mulberry32 } from '../../../main/engine/rng.ts';
 import { Library } from '../../../main/library/library.ts';
 
 const [dir, seedText] = process.argv.slice(2);
-let seed = Number(seedText) >>> 0 || 1;
-const rand = (): number => {
-  // mulberry32: reproducible from the printed seed
-  seed = (seed + 0x6d2b79f5) >>> 0;
-  let t = seed;
-  t = Math.imul(t ^ (t >>> 15), t | 1);
-  t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-  return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-};
+const rand = mulberry32(Number(seedText) >>> 0 || 1); // reproducible from the printed seed
 const say = (line: string): void => void process.stdout.write(`${line}\n`);
 
 const lib = Library.open(dir!);
