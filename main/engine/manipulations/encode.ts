@@ -1,8 +1,8 @@
 // Encode: the CLIP image embedding z_i of any picture, with the pack's CLIPImageProcessor preprocessing.
 import { clipPixelValues, type DecodedImage } from '../image.ts';
 import type { Pack } from '../pack.ts';
-import { encodePixels } from '../pipeline.ts';
 import { InputError } from '../settings.ts';
+import { encodePixels } from '../stages/image-encoder.ts';
 import { readPicture } from './picture.ts';
 
 export async function encodeImage(pack: Pack, img: DecodedImage, signal?: AbortSignal): Promise<Float32Array> {

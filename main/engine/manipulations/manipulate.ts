@@ -2,11 +2,14 @@
 // then make variations (η > 0 around its x_T), interpolations (slerp of z_i, x_T fixed or slerped) and text
 // diffs (z_i turned towards normalise(z_t(y) − z_t(y0))), each frame decoded with DDIM and super-resolved.
 import { encodeImage } from './encode.ts';
-import { clipPixelValues, encodePng, toRgb8 } from '../image.ts';
+import { encodePng, toRgb8 } from '../image.ts';
 import type { Pack } from '../pack.ts';
-import { encodePixels, encodeTexts, type TextCond } from '../pipeline.ts';
 import { InputError } from '../settings.ts';
-import { ddimInvert, ddimSample, decoderCond, freshNoise, superResolve, type StepListener } from './decoder.ts';
+import { SeededNoise } from '../stages/noise.ts';
+import { embedPictures } from '../stages/rerank.ts';
+import { superResolve } from '../stages/super-resolution.ts';
+import { encodeTexts, type TextCond } from '../stages/text.ts';
+import { ddimInvert, ddimSample, decoderCond, freshNoise, type StepListener } from './decoder.ts';
 import { checkLatentPack, packFingerprint, type BipartiteLatent } from './latent.ts';
 import { psnr, readPicture, rgbToPlanes, squareRgb } from './picture.ts';
 import { cosine, normalisedDifference, norm, slerp } from './slerp.ts';
@@ -131,7 +134,13 @@ async function render(pack: Pack, jobs: FrameJob[], r: RenderSettings, o: Common
       ...(o.onStep ? { onStep: o.onStep } : {}),
     });
     const planes = withSR
-      ? await superResolve(pack, decoded, o.stepsSuperRes ?? pack.manifest.defaults.super_res_steps, seeds, o)
+      ? await superResolve(pack, decoded, {
+          steps: o.stepsSuperRes ?? pack.manifest.defaults.super_res_steps,
+          noise: new SeededNoise(seeds),
+          first: 0,
+          signal: o.signal,
+          onStep: o.onStep && ((i, total) => o.onStep!('super_res', i, total)),
+        })
       : decoded;
     for (const [f, j] of batch.entries()) {
       const rgb = toRgb8(planes, f, size);
@@ -389,10 +398,5 @@ export async function clipCosine(
   reference: Float32Array,
   signal?: AbortSignal,
 ): Promise<number> {
-  const pixels = clipPixelValues(
-    { rgb: frame.rgb, width: frame.size, height: frame.size },
-    pack.manifest.image_preprocess,
-  );
-  const z = await encodePixels(pack, pixels, 1, signal);
-  return cosine(z, reference);
+  return cosine(await embedPictures(pack, [frame.rgb], frame.size, 1, signal), reference);
 }
