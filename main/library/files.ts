@@ -30,14 +30,27 @@ export function newOwnerId(): string {
   return `${hostname().replace(/[^\w.-]/g, '_')}~${process.pid}~${randomBytes(4).toString('hex')}`;
 }
 
+/** Owners of the libraries open in this process (a count each): alive, whatever their nonce. */
+const openHere = new Map<string, number>();
+
+export function holdOwner(owner: string): void {
+  openHere.set(owner, (openHere.get(owner) ?? 0) + 1);
+}
+
+export function releaseOwner(owner: string): void {
+  const n = (openHere.get(owner) ?? 0) - 1;
+  if (n > 0) openHere.set(owner, n);
+  else openHere.delete(owner);
+}
+
 /** Whether the process that wrote `owner` may still be running (another host's: assume so). */
 export function ownerAlive(owner: string, self: string): boolean {
-  if (owner === self) return true;
+  if (owner === self || openHere.has(owner)) return true;
   const [host, pid] = owner.split('~');
   if (host !== hostname().replace(/[^\w.-]/g, '_')) return true;
   const n = Number(pid);
   if (!Number.isInteger(n) || n <= 0) return false;
-  if (n === process.pid) return false; // our pid, another nonce: an earlier process that died
+  if (n === process.pid) return false; // our pid, a nonce not open here: an earlier process that died
   try {
     process.kill(n, 0);
     return true;

@@ -139,6 +139,30 @@ export const MIGRATIONS: readonly Migration[] = [
       ) STRICT, WITHOUT ROWID;
     `,
   },
+  {
+    name: 'insertion-order',
+    sql: `
+      -- The gallery pages in insertion order (id), which full-text search can follow straight down
+      -- its rowids and stop after a page; ordering by created_at made it sort every match.
+      DROP INDEX images_live;
+      DROP INDEX images_kind;
+      DROP INDEX images_starred;
+      DROP INDEX images_pack;
+      CREATE INDEX images_created ON images (created_at) WHERE trashed_at IS NULL;
+      CREATE INDEX images_kind ON images (kind, id) WHERE trashed_at IS NULL;
+      CREATE INDEX images_starred ON images (id) WHERE starred = 1 AND trashed_at IS NULL;
+      CREATE INDEX images_pack ON images (pack_sha256, id);
+
+      -- Prefix indexes for one- and two-letter prefixes: the search box matches each word as a
+      -- prefix, and "a" alone otherwise merges the lists of every word that starts with it.
+      DROP TABLE images_fts;
+      CREATE VIRTUAL TABLE images_fts USING fts5 (
+        prompt, content = 'images', content_rowid = 'id', tokenize = 'unicode61 remove_diacritics 2',
+        prefix = '1 2'
+      );
+      INSERT INTO images_fts (images_fts) VALUES ('rebuild');
+    `,
+  },
 ];
 
 /** The schema version this build writes. */

@@ -238,6 +238,95 @@ describe('library', () => {
   });
 });
 
+describe('library under concurrent writers and failures', () => {
+  test('ids are never reused, even when the newest images are deleted for good', async () => {
+    const lib = Library.open(tempDir());
+    const [a, b] = await lib.save([await image('a', 1), await image('b', 2)]);
+    lib.trash([b!]);
+    lib.emptyTrash();
+    const [c] = await lib.save([await image('c', 3)]);
+    assert.ok(c! > b!, `new id ${c} must follow the deleted ${b}`);
+    assert.deepEqual(
+      lib.list().items.map((r) => r.id),
+      [c, a],
+    );
+    lib.close();
+  });
+
+  test('a save that fails midway leaves no journal entry and no file', async () => {
+    const lib = Library.open(tempDir());
+    const [kept] = await lib.save([await image('kept', 5)]);
+    const junk = new Uint8Array([1, 2, 3, 4]); // not a picture: its thumbnail fails
+    await assert.rejects(lib.save([await image('ok', 6), { ...(await image('bad', 7)), bytes: junk }]));
+    assert.equal((lib.db.prepare('SELECT count(*) AS n FROM file_journal').get() as { n: number }).n, 0);
+    assert.ok(!existsSync(lib.files.pathOf(sha(await png(6)), 'png')));
+    assert.ok(existsSync(lib.filePath(lib.get(kept!))));
+    assert.equal(lib.count(), 1);
+    lib.close();
+  });
+
+  test("emptying the trash keeps a file another writer is saving, and the writer's row finds it", async () => {
+    const dir = tempDir();
+    const lib = Library.open(dir);
+    const bytes = await png(42);
+    const [old] = await lib.save([{ ...(await image('old', 42)), bytes }]);
+    lib.trash([old!]);
+    // A second library in this process is between its file and its rows for the same picture.
+    const writer = Library.open(dir);
+    writer.db
+      .prepare("INSERT INTO file_journal (sha256, op, owner, created_at) VALUES (?, 'write', ?, 0)")
+      .run(sha(bytes), writer.owner);
+    assert.deepEqual(lib.emptyTrash(), { deleted: 1, filesRemoved: 0 });
+    assert.ok(existsSync(lib.files.pathOf(sha(bytes), 'png')));
+    // Another open in this process does not take the live writer for a dead one.
+    const third = Library.open(dir);
+    assert.equal(third.opened.journalResolved, 0);
+    third.close();
+    writer.db.prepare('DELETE FROM file_journal').run();
+    const [id] = await writer.save([{ ...(await image('new', 42)), bytes }]);
+    assert.equal(sha(readFileSync(writer.filePath(writer.get(id!)))), sha(bytes));
+    writer.close();
+    lib.close();
+  });
+
+  test('semantic search within a small board or a rare filter equals a naive scan of what passes', async () => {
+    const lib = Library.open(tempDir());
+    let seed = 7;
+    const rand = (): number => ((seed = (seed * 16807) % 2147483647) / 2147483647) * 2 - 1;
+    const items = await Promise.all(
+      Array.from({ length: 120 }, async (_, k) =>
+        image(`p${k}`, k, {
+          embedding: { zi: vec(rand(), rand(), rand(), rand()) },
+          kind: k % 17 === 0 ? 'import' : 'generated',
+        }),
+      ),
+    );
+    const ids = await lib.save(items);
+    const board = lib.createBoard('few');
+    const members = ids.filter((_, k) => k % 29 === 3);
+    lib.addToBoard(board.id, members);
+    const query = vec(1, -0.5, 0.25, 0);
+    const cos = (v: Float32Array): number =>
+      v.reduce((s, x, j) => s + x * query[j]!, 0) / Math.hypot(...v) / Math.hypot(...query);
+    const naive = (keep: (k: number) => boolean, n: number): number[] =>
+      items
+        .map((it, k) => ({ id: ids[k]!, k, score: cos(it.embedding!.zi) }))
+        .filter(({ k }) => keep(k))
+        .sort((x, y) => y.score - x.score)
+        .slice(0, n)
+        .map((h) => h.id);
+    assert.deepEqual(
+      lib.similar(query, pack.sha256, 3, { boardId: board.id }).map((h) => h.id),
+      naive((k) => k % 29 === 3, 3),
+    );
+    assert.deepEqual(
+      lib.similar(query, pack.sha256, 50, { kinds: ['import'] }).map((h) => h.id),
+      naive((k) => k % 17 === 0, 50),
+    );
+    lib.close();
+  });
+});
+
 describe('library file and schema', () => {
   test('a non-SQLite file is refused untouched', async () => {
     const dir = tempDir();
