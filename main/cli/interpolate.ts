@@ -1,9 +1,12 @@
 // `unclip interpolate <a> <b> --frames N`: slerp between two pictures' z_i (x_T slerped, or fixed), N frames
 // as PNGs, an animated GIF and a strip.
+import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { interpolate, type NoiseMode } from '../engine/manipulations/index.ts';
 import { gifDelay, num, parseFlags, UsageError } from './args.ts';
-import { COMMON_FLAGS, finish, loadSources, openSession, sha256, writeOut, writeSweep } from './invert.ts';
+import { finish, loadSources, openSession, sha256, writeOut, writeSweep } from './invert.ts';
+import { commonArgs, editInLibrary, librarySources, sourceStem } from './library-edit.ts';
+import { COMMON_FLAGS } from './manip-flags.ts';
 
 export async function interpolateCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parseFlags({
@@ -19,13 +22,26 @@ export async function interpolateCommand(argv: string[]): Promise<number> {
   const noise = (values.noise ?? 'slerp') as NoiseMode;
   if (!['slerp', 'a', 'b', 'random'].includes(noise)) throw new UsageError('--noise: must be slerp, a, b or random');
   const delay = gifDelay(values.delay);
+  const inputs: [string, string][] = [
+    [positionals[0]!, 'first picture'],
+    [positionals[1]!, 'second picture'],
+  ];
+  const lib = await librarySources(values, inputs, existsSync);
+  if (lib) {
+    const stem = `${sourceStem(lib[0]!)}-to-${sourceStem(lib[1]!)}`;
+    return editInLibrary({
+      command: 'interpolate',
+      values,
+      sources: lib,
+      args: ([a, b]) => ({ a, b, frames, noise, ...commonArgs(values) }),
+      fileName: (_img, k) => `${stem}-${String(k).padStart(2, '0')}.png`,
+      sweep: { stem, delay },
+    });
+  }
   const t0 = performance.now();
   const s = await openSession(values, '.');
   try {
-    const sources = await loadSources(s, [
-      [positionals[0]!, 'first picture'],
-      [positionals[1]!, 'second picture'],
-    ]);
+    const sources = await loadSources(s, inputs);
     const a = sources[0]!;
     const b = sources[1]!;
     const r = await interpolate(s.pack, a.latent, b.latent, { ...s.options, frames, noise });

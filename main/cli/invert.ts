@@ -3,9 +3,9 @@
 // with its PSNR. Also the plumbing the other manipulation commands share (vary, interpolate, textdiff): flags
 // and the output folder are checked, and every input read and validated, before anything is computed or written.
 import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
-import { basename, dirname, join, resolve } from 'node:path';
-import type { ParseArgsConfig } from 'node:util';
+import { dirname, join, resolve } from 'node:path';
 import type { Backend } from '../engine/api.ts';
 import { Engine } from '../engine/engine.ts';
 import {
@@ -15,7 +15,6 @@ import {
   isLatentPath,
   LATENT_SUFFIX,
   loadLatent,
-  MANIP_LIMITS,
   saveLatent,
   stripPng,
   type BipartiteLatent,
@@ -26,28 +25,8 @@ import { checkPicture } from '../engine/manipulations/picture.ts';
 import type { Pack } from '../engine/pack.ts';
 import { backend, fmtMs, num, parseFlags, threads, UsageError } from './args.ts';
 import { checkFolder } from './folders.ts';
-
-/** Flags every manipulation command takes. */
-export const COMMON_FLAGS = {
-  pack: { type: 'string' },
-  backend: { type: 'string' },
-  threads: { type: 'string' },
-  steps: { type: 'string' },
-  guidance: { type: 'string' },
-  seed: { type: 'string' },
-  'steps-sr': { type: 'string' },
-  refine: { type: 'string' },
-  'no-sr': { type: 'boolean' },
-  caption: { type: 'string' },
-  out: { type: 'string' },
-  'no-save': { type: 'boolean' },
-  library: { type: 'string' },
-  json: { type: 'boolean' },
-} as const satisfies NonNullable<ParseArgsConfig['options']>;
-
-type CommonValues = {
-  [K in keyof typeof COMMON_FLAGS]?: (typeof COMMON_FLAGS)[K]['type'] extends 'boolean' ? boolean : string;
-};
+import { editInLibrary, librarySources } from './library-edit.ts';
+import { COMMON_FLAGS, commonOptions, stemOf, type CommonValues } from './manip-flags.ts';
 
 export interface Session {
   engine: Engine;
@@ -63,43 +42,17 @@ export interface Session {
   close(): Promise<void>;
 }
 
-function intFlag(flag: string, v: string | undefined): number | undefined {
-  const n = num(flag, v);
-  if (n !== undefined && !Number.isInteger(n)) throw new UsageError(`--${flag}: must be an integer`);
-  return n;
-}
-
 /** Parses the common flags and checks the output folder (before the pack loads), then loads the pack in-process. */
 export async function openSession(values: CommonValues, defaultDir: string): Promise<Session> {
-  const options: CommonOptions = {};
-  const steps = intFlag('steps', values.steps);
-  const guidance = num('guidance', values.guidance);
-  const seed = intFlag('seed', values.seed);
-  const stepsSr = intFlag('steps-sr', values['steps-sr']);
-  const refine = intFlag('refine', values.refine);
-  if (steps !== undefined && (steps < 2 || steps > 1000))
-    throw new UsageError('--steps: must be an integer in [2, 1000]');
-  if (guidance !== undefined && (guidance < 0 || guidance > 100))
-    throw new UsageError('--guidance: must be a number in [0, 100]');
-  if (seed !== undefined && (seed < 0 || seed > 0xffffffff))
-    throw new UsageError('--seed: must be an integer in [0, 4294967295]');
-  if (stepsSr !== undefined && (stepsSr < 2 || stepsSr > 1000))
-    throw new UsageError('--steps-sr: must be an integer in [2, 1000]');
-  if (refine !== undefined && (refine < MANIP_LIMITS.refine.min || refine > MANIP_LIMITS.refine.max))
-    throw new UsageError(`--refine: must be an integer in [${MANIP_LIMITS.refine.min}, ${MANIP_LIMITS.refine.max}]`);
-  if (steps !== undefined) options.steps = steps;
-  if (refine !== undefined) options.refine = refine;
-  if (guidance !== undefined) options.guidance = guidance;
-  if (seed !== undefined) options.seed = seed;
-  if (stepsSr !== undefined) options.stepsSuperRes = stepsSr;
-  if (values['no-sr']) options.superRes = false;
+  const options = commonOptions(values);
   const be: Backend | undefined = backend(values.backend);
   const th = threads(values.threads);
   const library =
     values.library !== undefined
       ? await checkFolder('--library', values.library, { create: false, write: false })
       : undefined;
-  const save = !values['no-save'];
+  // --no-save keeps the result out of the library; --out still writes the files.
+  const save = !values['no-save'] || values.out !== undefined;
   // only --out is made if missing: a missing default (the picture's folder) means a missing picture
   const dir = await checkFolder('--out', values.out ?? defaultDir, {
     create: save && values.out !== undefined,
@@ -139,12 +92,6 @@ export async function openSession(values: CommonValues, defaultDir: string): Pro
     await engine.close();
     throw e;
   }
-}
-
-/** File stem of a picture or latent path ("photos/cat.latent.safetensors" → "cat"). */
-export function stemOf(path: string): string {
-  const b = basename(path);
-  return isLatentPath(b) ? b.slice(0, -LATENT_SUFFIX.length) : b.replace(/\.[^.]*$/, '') || 'image';
 }
 
 export const sha256 = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
@@ -233,10 +180,16 @@ export function finish(s: Session, result: Record<string, unknown>, lines: strin
   if (s.tty) process.stderr.write('\r\x1b[K');
   if (s.json)
     process.stdout.write(
-      `${JSON.stringify({ ...result, ...(s.library ? { library: { dir: s.library, saved: false } } : {}) }, null, 2)}\n`,
+      `${JSON.stringify({ ...result, library: { saved: false, ...(s.library ? { dir: s.library } : {}) } }, null, 2)}\n`,
     );
   else for (const l of lines) console.log(l);
-  if (s.library) process.stderr.write(`note: the gallery is not built yet; nothing was added to ${s.library}\n`);
+  // The direct path: --no-save, or a latent file (the library keeps pictures, not latent files).
+  if (!s.json)
+    process.stderr.write(
+      s.save
+        ? 'note: a latent file is edited outside the library; give its picture or library id (#12) to keep the result there\n'
+        : 'note: --no-save: nothing was added to the library\n',
+    );
 }
 
 export const latentJson = (l: BipartiteLatent) => ({
@@ -251,6 +204,23 @@ export async function invertCommand(argv: string[]): Promise<number> {
   if (positionals.length !== 1) throw new UsageError('invert takes one picture (unclip invert photo.png)');
   const path = positionals[0]!;
   if (isLatentPath(path)) throw new UsageError(`${path}: is already a latent; give the picture`);
+  const lib = await librarySources(values, [[path, 'picture']], existsSync);
+  if (lib) {
+    const steps = num('steps', values.steps);
+    const refine = num('refine', values.refine);
+    return editInLibrary({
+      command: 'invert',
+      values,
+      sources: lib,
+      args: ([id]) => ({
+        id,
+        ...(steps !== undefined ? { steps } : {}),
+        ...(refine !== undefined ? { refine } : {}),
+      }),
+      fileName: () => '',
+      importInverts: steps === undefined && refine === undefined,
+    });
+  }
   const t0 = performance.now();
   const s = await openSession(values, dirname(resolve(path)));
   try {

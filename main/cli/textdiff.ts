@@ -1,10 +1,13 @@
 // `unclip textdiff <picture|latent> --from "<y0>" --to "<y>" [--theta θ | --frames N --max θ]`: turns the
 // picture's z_i towards the text diff normalise(z_t(y) − z_t(y0)) (slerp by θ), decoded with its x_T.
+import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { textDiff, thetaSweep } from '../engine/manipulations/index.ts';
 import { gifDelay, num, parseFlags, UsageError } from './args.ts';
 import { slug } from './generate.ts';
-import { COMMON_FLAGS, finish, latentJson, loadSources, openSession, sha256, writeOut, writeSweep } from './invert.ts';
+import { finish, latentJson, loadSources, openSession, sha256, writeOut, writeSweep } from './invert.ts';
+import { commonArgs, editInLibrary, librarySources, sourceStem } from './library-edit.ts';
+import { COMMON_FLAGS } from './manip-flags.ts';
 
 export async function textdiffCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parseFlags({
@@ -37,6 +40,25 @@ export async function textdiffCommand(argv: string[]): Promise<number> {
     throw new UsageError('--frames: must be an integer in [2, 64]');
   const delay = gifDelay(values.delay);
   const thetas = frames !== undefined ? thetaSweep(frames, max) : [theta ?? 0.3];
+  const to = values.to;
+  const lib = await librarySources(values, [[positionals[0]!, 'picture']], existsSync);
+  if (lib) {
+    const stem = `${sourceStem(lib[0]!)}-textdiff-${slug(to)}`;
+    return editInLibrary({
+      command: 'textdiff',
+      values,
+      sources: lib,
+      args: ([id]) => ({
+        id,
+        to,
+        thetas,
+        ...(values.from !== undefined ? { from: values.from } : {}),
+        ...commonArgs(values),
+      }),
+      fileName: (_img, k) => `${stem}-${thetas[k]!.toFixed(3)}.png`,
+      ...(thetas.length > 1 ? { sweep: { stem, delay } } : {}),
+    });
+  }
   // --caption is the caption y0 to invert with when a picture is given; --from defaults to it
   if (values.caption === undefined && values.from !== undefined && !positionals[0]!.endsWith('.safetensors'))
     values.caption = values.from;

@@ -1,9 +1,12 @@
 // `unclip vary <picture|latent>`: variations that keep the picture's (z_i, x_T) and sample with DDIM η > 0
 // (η = 0 reproduces it), or with fresh noise (--fresh: diffusers' image-variation pipeline).
+import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { clipCosine, vary } from '../engine/manipulations/index.ts';
 import { num, parseFlags, UsageError } from './args.ts';
-import { COMMON_FLAGS, finish, latentJson, loadSources, openSession, sha256, writeOut } from './invert.ts';
+import { finish, latentJson, loadSources, openSession, sha256, writeOut } from './invert.ts';
+import { commonArgs, editInLibrary, librarySources, sourceStem } from './library-edit.ts';
+import { COMMON_FLAGS } from './manip-flags.ts';
 
 export async function varyCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parseFlags({
@@ -16,11 +19,23 @@ export async function varyCommand(argv: string[]): Promise<number> {
   const eta = num('eta', values.eta) ?? 1;
   if (!Number.isInteger(n) || n < 1 || n > 64) throw new UsageError(`--n: must be an integer in [1, 64] (got ${n})`);
   if (eta < 0 || eta > 1) throw new UsageError(`--eta: must be a number in [0, 1] (got ${eta})`);
+  const fresh = values.fresh === true;
+  const sources = await librarySources(values, [[positionals[0]!, 'picture']], existsSync);
+  if (sources) {
+    const stem = sourceStem(sources[0]!);
+    return editInLibrary({
+      command: 'vary',
+      values,
+      sources,
+      args: ([id]) => ({ id, n, eta, ...(fresh ? { fresh } : {}), ...commonArgs(values) }),
+      fileName: (img) => `${stem}-variation-${img.seed}.png`,
+    });
+  }
   const t0 = performance.now();
   const s = await openSession(values, '.');
   try {
     const src = (await loadSources(s, [[positionals[0]!, 'picture']]))[0]!;
-    const frames = await vary(s.pack, src.latent, { ...s.options, n, eta, fresh: values.fresh === true });
+    const frames = await vary(s.pack, src.latent, { ...s.options, n, eta, fresh });
     const images = [];
     for (const f of frames) {
       const file = await writeOut(s, `${src.stem}-variation-${f.seed}.png`, f.png);
@@ -34,7 +49,7 @@ export async function varyCommand(argv: string[]): Promise<number> {
         source: resolve(src.path),
         latent: src.latentFile,
         eta,
-        fresh: values.fresh === true,
+        fresh,
         ...latentJson(src.latent),
         images,
         timings: { total: Math.round(performance.now() - t0) },

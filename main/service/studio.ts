@@ -4,6 +4,7 @@
 // the engine is queued in the library's job table and run by a JobRunner; its images reach the UI
 // by URL (media()).
 
+import { randomInt } from 'node:crypto';
 import type { EngineClient, PackInfo } from '../engine/api.ts';
 import type { Job } from '../library/jobs.ts';
 import { Library, MAX_PAGE, type ListQuery } from '../library/library.ts';
@@ -175,12 +176,17 @@ export function createStudioService({
     },
     async vary(args) {
       lib().get(args.id);
-      return enqueue('vary', args);
+      // A fresh seed per request unless one is asked for (asking twice gives new variations); it is
+      // fixed in the job's arguments, so a retried job remakes the same pictures.
+      return enqueue('vary', { ...args, seed: args.seed ?? randomInt(2 ** 32) });
     },
     async interpolate(args) {
       lib().getMany([args.a, args.b]);
       if (args.a === args.b) throw new StudioError('invalid_argument', 'interpolate: a and b are the same image');
-      return enqueue('interpolate', args);
+      return enqueue(
+        'interpolate',
+        args.noise === 'random' ? { ...args, seed: args.seed ?? randomInt(2 ** 32) } : args,
+      );
     },
     async textdiff(args) {
       const image = lib().get(args.id);

@@ -34,8 +34,9 @@ function unclip(...args: string[]) {
 const out = join(work, 'out');
 const latent = join(out, 'noto-1f34e.latent.safetensors');
 
-test('invert → latent + reconstruction; vary/textdiff/interpolate accept the latent; identity settings reproduce it', async () => {
-  const inv = unclip('invert', join(IMAGES, 'noto-1f34e.png'), '--steps', '4', '--out', out, '--json');
+test('--no-save: invert → latent + reconstruction files; vary/textdiff/interpolate accept the latent; identity settings reproduce it', async () => {
+  // --no-save: the direct path, files only (--out still writes them)
+  const inv = unclip('invert', join(IMAGES, 'noto-1f34e.png'), '--steps', '4', '--out', out, '--no-save', '--json');
   assert.equal(inv.code, 0, inv.stderr);
   const j = JSON.parse(inv.stdout);
   assert.equal(j.latent, latent);
@@ -103,6 +104,74 @@ test('invert → latent + reconstruction; vary/textdiff/interpolate accept the l
   assert.equal(ij.gif, null);
   assert.deepEqual(ij.latents, [latent, null]);
   assert.equal(readdirSync(out).length, before);
+});
+
+test('by default edits go through the library: pictures imported once, library ids as sources, lineage kept, --out writes the PNGs', () => {
+  const lib = join(work, 'edit-library');
+  const run = (...args: string[]) => {
+    const r = unclip(...args, '--library', lib, '--steps', '4', '--json');
+    assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
+    return JSON.parse(r.stdout);
+  };
+  const apple = join(IMAGES, 'noto-1f34e.png');
+  const inv = run('invert', apple);
+  const [src] = inv.sources;
+  assert.equal(inv.library.saved, true);
+  assert.ok(src.inverted && typeof src.psnr === 'number', JSON.stringify(src));
+  // The same picture again is the same library image (found by its sha256), already inverted.
+  const varyOut = join(work, 'vary-out');
+  const v = run('vary', apple, '--n', '2', '--eta', '0.5', '--out', varyOut);
+  assert.equal(v.sources[0].id, src.id);
+  assert.equal(v.images.length, 2);
+  assert.ok(v.images.every((i: { kind: string; file: string }) => i.kind === 'variation' && existsSync(i.file)));
+  assert.deepEqual(
+    readdirSync(varyOut).sort(),
+    v.images.map((i: { seed: number }) => `noto-1f34e-variation-${i.seed}.png`).sort(),
+  );
+  // A library id as the source (with and without #), a picture imported on the way, the sweep files.
+  const itOut = join(work, 'interp-out');
+  const it = run('interpolate', `#${v.images[0].id}`, join(IMAGES, 'drawing-sun.png'), '--frames', '3', '--out', itOut);
+  assert.equal(it.images.length, 3);
+  assert.ok(it.sources[1].id > v.images[1].id);
+  assert.ok(existsSync(it.gif) && existsSync(it.strip));
+  const td = run('textdiff', String(src.id), '--from', 'a red apple', '--to', 'a green apple', '--theta', '0.4');
+  assert.equal(td.images.length, 1);
+  assert.equal(td.images[0].file, null);
+  // The gallery shows the lineage.
+  const show = unclip('gallery', 'show', String(it.images[1].id), '--library', lib, '--json');
+  assert.equal(show.code, 0, show.stderr);
+  const detail = JSON.parse(show.stdout);
+  assert.deepEqual(
+    detail.parents.map((p: { id: number }) => p.id).sort((a: number, b: number) => a - b),
+    [v.images[0].id, it.sources[1].id],
+  );
+  const list = unclip('gallery', 'list', '--library', lib, '--json');
+  const kinds = JSON.parse(list.stdout).items.map((i: { kind: string }) => i.kind);
+  assert.deepEqual(kinds.sort(), [
+    'import',
+    'import',
+    'interpolation',
+    'interpolation',
+    'interpolation',
+    'textdiff',
+    'variation',
+    'variation',
+  ]);
+});
+
+test('library sources: unknown ids, --no-save with an id, latent files beside ids → one line, exit 2', () => {
+  const lib = join(work, 'edit-library-bad');
+  const bad = (args: string[], pattern: RegExp) => {
+    const r = unclip(...args, '--library', lib);
+    assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+    assert.match(r.stderr, pattern);
+  };
+  bad(['vary', '#999'], /no such image: 999/);
+  bad(['vary', '#3', '--no-save'], /#3: a library image is edited in the library; drop --no-save/);
+  bad(['interpolate', '#3', latent], /a latent file cannot be edited in the library beside library images/);
+  bad(['vary', '#0'], /#0: library ids start at 1/);
+  bad(['textdiff', '#1', '--to', 'a dog', '--caption', 'a cat'], /--caption: only with --no-save/);
 });
 
 test('bad input: one line on stderr, exit code 2', () => {
