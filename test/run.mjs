@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // `npm test`: every tier, one command.
-//   1. Python toolchain tests (pytest test/python) when models/.venv exists;
+//   1. Python toolchain tests (pytest test/python) when models/.venv exists ($UNCLIP_TEST_VENV: another venv);
+//      without it the tier is skipped, its test functions counted as skipped and the closing line says so;
 //   2. node's test runner (with tsx) over test/{unit,integration,e2e}/**/*.test.ts.
 // Streams output; exits non-zero if any tier fails. Node's runner prints the last lines
 // (its ℹ tests / ℹ pass / ℹ fail summary).
@@ -9,7 +10,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -51,12 +52,31 @@ function ensureNodeNativeModules() {
   run('npm', ['rebuild', 'better-sqlite3']);
 }
 
+/** Test functions (`def test_…`) under test/python, for a tier that cannot run: pytest cannot collect without Python. */
+function countPythonTests(dir) {
+  if (!existsSync(dir)) return 0;
+  return readdirSync(dir, { withFileTypes: true }).reduce((n, entry) => {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) return n + countPythonTests(path);
+    if (!/^test_.*\.py$/.test(entry.name)) return n;
+    return n + (readFileSync(path, 'utf8').match(/^\s*(?:async\s+)?def\s+test_\w*\s*\(/gm)?.length ?? 0);
+  }, 0);
+}
+
 // 1. Python
-const python = join(root, 'models', '.venv', 'bin', 'python');
+const venv = resolve(root, process.env.UNCLIP_TEST_VENV || join('models', '.venv'));
+const python = join(venv, 'bin', 'python');
+/** Why the python tier did not run (null when it ran). */
+let pythonSkipped = null;
 if (!existsSync(join(root, 'test', 'python'))) {
-  console.log('SKIP python tier: test/python does not exist');
+  pythonSkipped = 'test/python does not exist';
+  console.log(`SKIP python tier: ${pythonSkipped}`);
 } else if (!existsSync(python)) {
-  console.log('SKIP python tier: models/.venv is missing (run `npm run models:setup` to create it)');
+  const count = countPythonTests(join(root, 'test', 'python'));
+  const shown = venv.startsWith(root) ? relative(root, venv) : venv;
+  totals.skipped += count;
+  pythonSkipped = `${shown} is missing; its ${count} test functions are counted as skipped`;
+  console.log(`SKIP python tier: ${shown} is missing (run \`npm run models:setup\` to create it)`);
 } else {
   console.log('\n== pytest test/python ==');
   const junit = join(reports, 'pytest.xml');
@@ -102,5 +122,6 @@ totals.skipped += tapCount('skipped') + tapCount('todo');
 rmSync(reports, { recursive: true, force: true });
 
 // Both tiers together, in the plain form any CI reads.
-console.log(`\n${totals.passed} passed, ${totals.failed} failed, ${totals.skipped} skipped`);
+const note = pythonSkipped ? ` (python tier did not run: ${pythonSkipped})` : '';
+console.log(`\n${totals.passed} passed, ${totals.failed} failed, ${totals.skipped} skipped${note}`);
 process.exit(failed ? 1 : 0);
