@@ -3,7 +3,7 @@
 // latest generation that finished, shown by URL from the library. Views read the fields and call
 // the arrow-function methods; nothing else talks to the API for this screen.
 
-import { LIMITS, type EngineInfo, type JobView, type StudioApi } from '../../preload/contract.ts';
+import { LIMITS, type EngineInfo, type ImageView, type JobView, type StudioApi } from '../../preload/contract.ts';
 import { mediaUrl } from './api.ts';
 import type { QueueState } from './queue.svelte.ts';
 
@@ -90,7 +90,15 @@ export class CreateState {
   /** Why the last Generate could not be queued. */
   error = $state<string | null>(null);
   shown = $state.raw<Shown | null>(null);
+  /** The prompt as it was last generated from or filled in: anything else in the box was typed. */
+  lastUsedPrompt = $state('');
+  /** An image whose settings wait for the user to confirm replacing the typed prompt. */
+  pendingSettings = $state.raw<ImageView | null>(null);
+  /** What the last "use these settings" filled in (shown on the Create screen). */
+  notice = $state<string | null>(null);
 
+  /** The prompt box holds text typed since the last Generate or fill-in. */
+  typedPrompt = $derived(this.prompt.trim().length > 0 && this.prompt !== this.lastUsedPrompt);
   problems = $derived(settingsProblems(this.settings));
   canGenerate = $derived(this.info !== null && this.prompt.trim().length > 0 && this.problems.length === 0);
 
@@ -145,6 +153,8 @@ export class CreateState {
     // The field shows the seed the next run uses: a new one after each run unless it is locked.
     if (!this.lockSeed) this.settings.seed = randomSeed();
     this.submitting++;
+    this.lastUsedPrompt = this.prompt;
+    this.notice = null;
     try {
       const job = await this.#api.generate({ prompt: this.prompt, settings });
       this.#queue.add(job);
@@ -155,6 +165,46 @@ export class CreateState {
     } finally {
       this.submitting--;
     }
+  };
+
+  /**
+   * "Use these settings" from an image: its prompt, seed (locked) and the generation settings it
+   * records fill the form. When the prompt box holds typed text, nothing changes until confirmed:
+   * answers false and leaves the image in pendingSettings.
+   */
+  useSettings = (image: ImageView, options: { confirmed?: boolean } = {}): boolean => {
+    if (!options.confirmed && this.typedPrompt && this.prompt !== image.prompt) {
+      this.pendingSettings = image;
+      return false;
+    }
+    this.pendingSettings = null;
+    const s = image.settings;
+    const next = { ...this.settings };
+    const keys = ['stepsPrior', 'stepsDecoder', 'stepsSuperRes', 'guidancePrior', 'guidanceDecoder'] as const;
+    const taken: string[] = [];
+    for (const key of keys) {
+      const v = s[key];
+      if (typeof v === 'number' && Number.isFinite(v)) {
+        next[key] = v;
+        taken.push(RULES[key].label.toLowerCase());
+      }
+    }
+    const seed = image.seed ?? (typeof s.seed === 'number' ? s.seed : null);
+    if (seed !== null && Number.isInteger(seed) && seed >= 0 && seed <= 0xffffffff) {
+      next.seed = seed;
+      this.lockSeed = true;
+    }
+    this.settings = next;
+    this.prompt = image.prompt;
+    this.lastUsedPrompt = image.prompt;
+    this.notice =
+      `Filled in from image ${image.id}: prompt${seed !== null ? `, seed ${seed} (locked)` : ''}` +
+      `${taken.length ? `, ${taken.join(', ')}` : ''}.`;
+    return true;
+  };
+
+  cancelUseSettings = (): void => {
+    this.pendingSettings = null;
   };
 
   async #show(job: JobView): Promise<void> {

@@ -1,41 +1,58 @@
-// State of the Gallery: one page of the library after another (newest first, by cursor; only
-// what has been loaded is in the DOM), the search (words, or meaning through CLIP), "more like
-// this", the starred and trash filters, and the image open in the detail panel with its lineage
-// and the edits queued from it. Library events keep what is loaded current.
+// State of the Gallery: the library as one long, virtualised listing (a GridPager reads the rows
+// the grid shows, by keyset pages), with its filters (kind, starred, board, dates, pack), sort and
+// search (words, or meaning through CLIP), "more like this", the selection and what can be done to
+// it at once (star, boards, trash, restore, export), the boards, drag-and-drop import, and the image
+// open in the detail panel with its lineage and the edits queued from it. Library events keep what
+// is shown current.
 
-/* eslint-disable svelte/prefer-svelte-reactivity -- the Sets and Maps here are working sets and lookups,
-   never read by a template or a $derived: what the UI reads is $state.raw, replaced whole. */
+/* eslint-disable svelte/prefer-svelte-reactivity -- the Sets here are built and replaced whole
+   (selection is $state.raw), never mutated where a template reads them. */
 
-import {
-  MAX_PAGE,
-  type ImageDetailView,
-  type ImageView,
-  type JobView,
-  type LibraryChange,
-  type StudioApi,
+import type {
+  BoardView,
+  ImageDetailView,
+  ImageKind,
+  ImageView,
+  JobView,
+  LibraryChange,
+  StudioApi,
 } from '../../preload/contract.ts';
 import { randomSeed } from './create.svelte.ts';
+import { GridPager, type GalleryFilterArgs, type GalleryItem, type PagerSource } from './pager.svelte.ts';
 
-export type GalleryItem = ImageView & { score?: number };
+export type { GalleryItem };
 
 /** Which images the grid shows. */
 export type Shelf = 'all' | 'trash';
+export type Sort = 'newest' | 'oldest';
 
-/** The part of the gallery's filter the shelf and the starred box set. */
-type Filter = { trashed?: true; starred?: true };
-
-/** Images per page. */
-export const PAGE = 60;
 /** Results of a similarity search (they come ranked, in one page). */
 const SIMILAR_K = 100;
 /** Library events are gathered this long before the grid is brought up to date. */
 const SETTLE_MS = 150;
-/** More changed images than this and the loaded pages are read again instead of one by one. */
-const MAX_SINGLE_UPDATES = 40;
+/** The most images one bulk action takes (the contract's limit). */
+export const MAX_BULK = 10_000;
 
 function messageOf(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
+
+/** A date field's value (YYYY-MM-DD) as local midnight, ms since the epoch; null when empty or invalid. */
+export function dayStart(value: string): number | null {
+  const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(value);
+  if (!m) return null;
+  const t = new Date(Number(m[1]), Number(m[2]) - 1, Number(m[3])).getTime();
+  return Number.isFinite(t) && t >= 0 ? t : null;
+}
+/** The last millisecond of a date field's day. */
+export function dayEnd(value: string): number | null {
+  const start = dayStart(value);
+  if (start === null) return null;
+  const [y, mo, d] = value.split('-').map(Number) as [number, number, number];
+  return new Date(y, mo - 1, d + 1).getTime() - 1;
+}
+
+const plural = (n: number, one: string, many = `${one}s`): string => `${n} ${n === 1 ? one : many}`;
 
 export class GalleryState {
   shelf = $state<Shelf>('all');
@@ -44,18 +61,39 @@ export class GalleryState {
   /** Search by meaning (the prompt's CLIP embedding against the images') instead of by words. */
   semantic = $state(false);
   starredOnly = $state(false);
+  /** Kinds shown (none ticked: every kind). */
+  kinds = $state.raw<ImageKind[]>([]);
+  /** The board the grid is narrowed to. */
+  boardId = $state<number | null>(null);
+  /** Date fields (YYYY-MM-DD, inclusive; empty: unbounded). */
+  fromDate = $state('');
+  toDate = $state('');
+  /** A pack's manifest sha256 (empty: any pack). */
+  pack = $state('');
+  sort = $state<Sort>('newest');
   /** "More like this": the image the grid is ranked against. */
   similarTo = $state<number | null>(null);
-
-  items = $state.raw<GalleryItem[]>([]);
-  nextCursor = $state<string | null>(null);
-  loading = $state(false);
-  /** The first page has arrived at least once. */
-  loaded = $state(false);
-  error = $state<string | null>(null);
   /** The search the grid shows (query as it was submitted). */
   searched = $state('');
   confirmingEmpty = $state(false);
+
+  /** The rows of the grid. */
+  pager: GridPager;
+  /** The Gallery has been shown (its first listing asked for). */
+  started = $state(false);
+
+  /** Selected image ids (replaced whole on every change). */
+  selected = $state.raw<ReadonlySet<number>>(new Set());
+  /** Where a shift-click range starts (an index of the grid). */
+  anchor = $state<number | null>(null);
+  /** The grid's keyboard position (an index). */
+  focusIndex = $state(0);
+
+  boards = $state.raw<BoardView[]>([]);
+  packs = $state.raw<{ name: string; sha256: string; count: number }[]>([]);
+  /** The jobs the last drop queued (encode + invert of each new image). */
+  importJobs = $state.raw<JobView[]>([]);
+  importing = $state(false);
 
   selectedId = $state<number | null>(null);
   detail = $state.raw<ImageDetailView | null>(null);
@@ -70,88 +108,82 @@ export class GalleryState {
   messageIsError = $state(false);
 
   ranked = $derived(this.similarTo !== null || (this.semantic && this.searched.trim().length > 0));
+  /** Some filter besides the shelf narrows the grid. */
+  filtered = $derived(
+    this.starredOnly ||
+      this.kinds.length > 0 ||
+      this.boardId !== null ||
+      this.fromDate !== '' ||
+      this.toDate !== '' ||
+      this.pack !== '',
+  );
+  board = $derived(this.boards.find((b) => b.id === this.boardId) ?? null);
 
   #api: StudioApi;
-  #generation = 0;
   #pending: LibraryChange = { added: [], changed: [], removed: [] };
   #timer: ReturnType<typeof setTimeout> | null = null;
   #detailGeneration = 0;
+  #rankedGeneration = 0;
 
   constructor(api: StudioApi) {
     this.#api = api;
+    this.pager = new GridPager(api);
     api.onLibrary((change) => this.#changed(change));
   }
 
-  /** The filter every query of the grid shares. */
-  #filter(): Filter {
-    return this.shelf === 'trash' ? { trashed: true } : this.starredOnly ? { starred: true } : {};
+  /** The filter every query of the grid shares (without the words searched). */
+  filterArgs(): GalleryFilterArgs {
+    const from = dayStart(this.fromDate);
+    const to = dayEnd(this.toDate);
+    return {
+      ...(this.shelf === 'trash' ? { trashed: true } : {}),
+      ...(this.starredOnly ? { starred: true } : {}),
+      ...(this.kinds.length ? { kinds: [...this.kinds] } : {}),
+      ...(this.boardId !== null ? { boardId: this.boardId } : {}),
+      ...(from !== null ? { from } : {}),
+      ...(to !== null ? { to } : {}),
+      ...(this.pack ? { pack: this.pack } : {}),
+    };
   }
 
-  /** Whether an image belongs on the grid as filtered now (after a star or trash changed it). */
-  #belongs(image: ImageView): boolean {
-    if (this.shelf === 'trash') return image.trashedAt !== null;
-    return image.trashedAt === null && (!this.starredOnly || image.starred);
-  }
-
-  /** Loads the first page once (the Gallery's first showing). */
+  /** Loads the first page, the boards and the packs once (the Gallery's first showing). */
   ensureLoaded = (): void => {
-    if (!this.loaded && !this.loading) void this.reload();
+    if (this.started) return;
+    this.started = true;
+    void this.reload();
+    void this.loadBoards();
+    void this.loadPacks();
   };
 
-  /** Reads the grid from its first page. */
-  reload = async (): Promise<void> => {
-    const generation = ++this.#generation;
-    this.loading = true;
-    this.error = null;
-    try {
-      const text = this.searched.trim();
-      let items: GalleryItem[];
-      let next: string | null = null;
-      if (this.similarTo !== null) {
-        items = await this.#api.gallerySimilar({ id: this.similarTo, k: SIMILAR_K, filter: this.#filter() });
-      } else if (this.semantic && text) {
-        items = await this.#api.gallerySimilar({ text, k: SIMILAR_K, filter: this.#filter() });
-      } else {
-        const page = await this.#api.galleryList({ ...this.#filter(), ...(text ? { text } : {}), limit: PAGE });
-        items = page.items;
-        next = page.nextCursor;
-      }
-      if (generation !== this.#generation) return;
-      this.items = items;
-      this.nextCursor = next;
-      this.loaded = true;
-    } catch (err) {
-      if (generation === this.#generation) {
-        this.error = messageOf(err);
-        this.items = [];
-        this.nextCursor = null;
-      }
-    } finally {
-      if (generation === this.#generation) this.loading = false;
-    }
-  };
-
-  loadMore = async (): Promise<void> => {
-    if (this.nextCursor === null || this.loading || this.ranked) return;
-    const generation = this.#generation;
+  /** Reads the grid again from the top (keep: a refresh in place, the old rows shown until replaced). */
+  reload = async (options: { keep?: boolean } = {}): Promise<void> => {
+    const generation = ++this.#rankedGeneration;
     const text = this.searched.trim();
-    this.loading = true;
-    try {
-      const page = await this.#api.galleryList({
-        ...this.#filter(),
-        ...(text ? { text } : {}),
-        limit: PAGE,
-        cursor: this.nextCursor,
-      });
-      if (generation !== this.#generation) return;
-      const have = new Set(this.items.map((i) => i.id));
-      this.items = [...this.items, ...page.items.filter((i) => !have.has(i.id))];
-      this.nextCursor = page.nextCursor;
-    } catch (err) {
-      if (generation === this.#generation) this.error = messageOf(err);
-    } finally {
-      if (generation === this.#generation) this.loading = false;
+    const filter = this.filterArgs();
+    if (!options.keep) {
+      this.focusIndex = 0;
+      this.anchor = null;
     }
+    let source: PagerSource;
+    if (this.similarTo !== null || (this.semantic && text)) {
+      try {
+        const items =
+          this.similarTo !== null
+            ? await this.#api.gallerySimilar({ id: this.similarTo, k: SIMILAR_K, filter })
+            : await this.#api.gallerySimilar({ text, k: SIMILAR_K, filter });
+        if (generation !== this.#rankedGeneration) return;
+        source = { kind: 'ranked', items };
+      } catch (err) {
+        if (generation !== this.#rankedGeneration) return;
+        source = { kind: 'ranked', items: [] };
+        await this.pager.reset(source);
+        this.pager.error = messageOf(err);
+        return;
+      }
+    } else {
+      source = { kind: 'list', filter: { ...filter, ...(text ? { text } : {}) }, sort: this.sort };
+    }
+    await this.pager.reset(source, options);
   };
 
   search = (): void => {
@@ -168,10 +200,12 @@ export class GalleryState {
   };
 
   showShelf = (shelf: Shelf): void => {
-    if (this.shelf === shelf) return;
+    if (this.shelf === shelf && this.boardId === null) return;
     this.shelf = shelf;
+    this.boardId = null;
     this.similarTo = null;
     this.confirmingEmpty = false;
+    this.clearSelection();
     void this.reload();
   };
 
@@ -183,6 +217,51 @@ export class GalleryState {
   setSemantic = (on: boolean): void => {
     this.semantic = on;
     if (this.searched.trim()) void this.reload();
+  };
+
+  toggleKind = (kind: ImageKind, on: boolean): void => {
+    this.kinds = on ? [...new Set([...this.kinds, kind])] : this.kinds.filter((k) => k !== kind);
+    void this.reload();
+  };
+
+  setKinds = (kinds: ImageKind[]): void => {
+    this.kinds = kinds;
+    void this.reload();
+  };
+
+  setBoard = (id: number | null): void => {
+    this.boardId = id;
+    this.shelf = 'all';
+    this.similarTo = null;
+    this.confirmingEmpty = false;
+    this.clearSelection();
+    void this.reload();
+  };
+
+  setDates = (from: string, to: string): void => {
+    this.fromDate = from;
+    this.toDate = to;
+    void this.reload();
+  };
+
+  setPack = (pack: string): void => {
+    this.pack = pack;
+    void this.reload();
+  };
+
+  setSort = (sort: Sort): void => {
+    this.sort = sort;
+    void this.reload();
+  };
+
+  clearFilters = (): void => {
+    this.starredOnly = false;
+    this.kinds = [];
+    this.boardId = null;
+    this.fromDate = '';
+    this.toDate = '';
+    this.pack = '';
+    void this.reload();
   };
 
   /** "More like this": the gallery ranked by closeness to the image's CLIP embedding. */
@@ -197,8 +276,227 @@ export class GalleryState {
     void this.reload();
   };
 
+  loadBoards = async (): Promise<void> => {
+    try {
+      this.boards = await this.#api.boardsList();
+      if (this.boardId !== null && !this.boards.some((b) => b.id === this.boardId)) this.setBoard(null);
+    } catch (err) {
+      this.#say(`Could not read the boards: ${messageOf(err)}`, true);
+    }
+  };
+
+  loadPacks = async (): Promise<void> => {
+    try {
+      this.packs = (await this.#api.libraryInfo()).packs;
+    } catch {
+      // The pack filter just offers no packs.
+    }
+  };
+
   // ---------------------------------------------------------------------------------------------
-  // Star, trash, restore
+  // Selection
+
+  /** A click on the tile at index i: plain (select it and open it), shift (range), ctrl/cmd (toggle). */
+  click = (index: number, id: number, mods: { shift?: boolean; toggle?: boolean } = {}): void => {
+    this.focusIndex = index;
+    if (this.pickingFor !== null) {
+      this.choose(id);
+      return;
+    }
+    if (mods.shift && this.anchor !== null) {
+      this.selectRange(this.anchor, index, mods.toggle === true);
+      return;
+    }
+    if (mods.toggle) {
+      this.toggleSelected(id);
+      this.anchor = index;
+      return;
+    }
+    this.selected = new Set([id]);
+    this.anchor = index;
+    this.open(id);
+  };
+
+  toggleSelected = (id: number): void => {
+    const next = new Set(this.selected);
+    if (next.has(id)) next.delete(id);
+    else next.add(id);
+    this.selected = next;
+  };
+
+  /** Selects every loaded image between two indexes (added to the selection when `add`). */
+  selectRange = (a: number, b: number, add = false): void => {
+    const next = new Set(add ? this.selected : []);
+    for (let i = Math.min(a, b); i <= Math.max(a, b); i++) {
+      const item = this.pager.at(i);
+      if (item) next.add(item.id);
+    }
+    this.selected = next;
+  };
+
+  /** Selects every image the grid has loaded (at most MAX_BULK). */
+  selectAllShown = (): void => {
+    const ids = this.pager.loaded().map((i) => i.id);
+    this.selected = new Set(ids.slice(0, MAX_BULK));
+    if (ids.length > MAX_BULK) this.#say(`Selected the first ${MAX_BULK.toLocaleString()} images (the most one action takes).`);
+  };
+
+  clearSelection = (): void => {
+    if (this.selected.size) this.selected = new Set();
+    this.anchor = null;
+  };
+
+  #ids(): number[] {
+    return [...this.selected].slice(0, MAX_BULK);
+  }
+
+  starSelected = (starred: boolean): Promise<void> => {
+    const ids = this.#ids();
+    return this.#act(
+      () => this.#api.galleryStar({ ids, starred }),
+      `${starred ? 'Starred' : 'Unstarred'} ${plural(ids.length, 'image')}.`,
+    );
+  };
+
+  trashSelected = (): Promise<void> => {
+    const ids = this.#ids();
+    return this.#act(async () => {
+      await this.#api.galleryTrash({ ids });
+      this.clearSelection();
+    }, `Moved ${plural(ids.length, 'image')} to the trash.`);
+  };
+
+  restoreSelected = (): Promise<void> => {
+    const ids = this.#ids();
+    return this.#act(async () => {
+      await this.#api.galleryRestore({ ids });
+      this.clearSelection();
+    }, `Restored ${plural(ids.length, 'image')}.`);
+  };
+
+  addSelectedToBoard = (boardId: number): Promise<void> => {
+    const ids = this.#ids();
+    const name = this.boards.find((b) => b.id === boardId)?.name ?? `board ${boardId}`;
+    return this.#act(async () => {
+      const { changed } = await this.#api.boardsAdd({ boardId, ids });
+      await this.loadBoards();
+      this.#say(
+        changed === ids.length
+          ? `Added ${plural(ids.length, 'image')} to “${name}”.`
+          : `Added ${plural(changed, 'image')} to “${name}” (${ids.length - changed} already there).`,
+      );
+    });
+  };
+
+  removeSelectedFromBoard = (): Promise<void> => {
+    const boardId = this.boardId;
+    const ids = this.#ids();
+    if (boardId === null) return Promise.resolve();
+    const name = this.board?.name ?? `board ${boardId}`;
+    return this.#act(async () => {
+      await this.#api.boardsRemove({ boardId, ids });
+      this.clearSelection();
+      await this.loadBoards();
+    }, `Took ${plural(ids.length, 'image')} off “${name}”.`);
+  };
+
+  /** Writes the selected images, with their metadata, into a folder on this computer. */
+  exportSelected = async (dir: string): Promise<boolean> => {
+    const ids = this.#ids();
+    const folder = dir.trim();
+    if (!folder) {
+      this.#say('Export: type the folder to write the images into.', true);
+      return false;
+    }
+    try {
+      const { written, skipped, dir: where } = await this.#api.galleryExport({ ids, dir: folder });
+      this.#say(
+        `Exported ${plural(written, 'image')} to ${where}${skipped ? ` (${skipped} already there)` : ''}.`,
+      );
+      return true;
+    } catch (err) {
+      this.#say(`Export failed: ${messageOf(err)}`, true);
+      return false;
+    }
+  };
+
+  // ---------------------------------------------------------------------------------------------
+  // Boards
+
+  createBoard = async (name: string): Promise<BoardView | null> => {
+    try {
+      const board = await this.#api.boardsCreate({ name });
+      await this.loadBoards();
+      this.#say(`Board “${board.name}” created.`);
+      return board;
+    } catch (err) {
+      this.#say(`Could not create the board: ${messageOf(err)}`, true);
+      return null;
+    }
+  };
+
+  renameBoard = async (id: number, name: string): Promise<boolean> => {
+    try {
+      const board = await this.#api.boardsRename({ id, name });
+      await this.loadBoards();
+      this.#say(`Board renamed to “${board.name}”.`);
+      return true;
+    } catch (err) {
+      this.#say(`Could not rename the board: ${messageOf(err)}`, true);
+      return false;
+    }
+  };
+
+  deleteBoard = async (id: number): Promise<void> => {
+    const name = this.boards.find((b) => b.id === id)?.name ?? `board ${id}`;
+    try {
+      await this.#api.boardsDelete({ id });
+      if (this.boardId === id) this.setBoard(null);
+      await this.loadBoards();
+      this.#say(`Board “${name}” deleted (its images are still in the gallery).`);
+    } catch (err) {
+      this.#say(`Could not delete the board: ${messageOf(err)}`, true);
+    }
+  };
+
+  // ---------------------------------------------------------------------------------------------
+  // Import (files dropped on the gallery)
+
+  importFiles = async (files: File[]): Promise<void> => {
+    const images = files.filter((f) => /^image\/(png|jpeg|webp)$/.test(f.type) || /\.(png|jpe?g|webp)$/i.test(f.name));
+    const refused = files.length - images.length;
+    if (!images.length) {
+      this.#say(
+        files.length ? 'Only PNG, JPEG and WebP pictures can be imported.' : 'Nothing to import: drop image files.',
+        true,
+      );
+      return;
+    }
+    if (images.length > 100) {
+      this.#say(`Drop at most 100 files at a time (you dropped ${images.length}).`, true);
+      return;
+    }
+    this.importing = true;
+    try {
+      const payload = await Promise.all(
+        images.map(async (f) => ({ name: f.name.slice(0, 255) || 'image', bytes: new Uint8Array(await f.arrayBuffer()) })),
+      );
+      const out = await this.#api.galleryImport({ files: payload });
+      this.importJobs = out.jobs;
+      const parts = [`Imported ${plural(out.imported.length, 'image')}`];
+      if (out.duplicates.length) parts.push(`${plural(out.duplicates.length, 'file')} already in the library`);
+      if (refused) parts.push(`${plural(refused, 'file')} skipped (not a picture)`);
+      const jobs = out.jobs.length ? `; ${plural(out.jobs.length, 'encoding job')} queued` : '';
+      this.#say(`${parts.join(', ')}${jobs}.`);
+    } catch (err) {
+      this.#say(`Import failed: ${messageOf(err)}`, true);
+    } finally {
+      this.importing = false;
+    }
+  };
+
+  // ---------------------------------------------------------------------------------------------
+  // Star, trash, restore (one image)
 
   #act = async (what: () => Promise<unknown>, done?: string): Promise<void> => {
     try {
@@ -222,7 +520,8 @@ export class GalleryState {
     this.confirmingEmpty = false;
     try {
       const { deleted } = await this.#api.galleryEmptyTrash();
-      this.#say(`Deleted ${deleted} ${deleted === 1 ? 'image' : 'images'} for good.`);
+      this.#say(`Deleted ${plural(deleted, 'image')} for good.`);
+      this.clearSelection();
       if (this.shelf === 'trash') void this.reload();
     } catch (err) {
       this.#say(messageOf(err), true);
@@ -340,63 +639,40 @@ export class GalleryState {
     this.#timer = null;
     const change = this.#pending;
     this.#pending = { added: [], changed: [], removed: [] };
+    const removed = new Set(change.removed);
     if (this.selectedId !== null) {
-      if (change.removed.includes(this.selectedId)) this.close();
+      if (removed.has(this.selectedId)) this.close();
       else void this.#loadDetail(); // its star, trash, inversion or children may have changed
     }
-    if (!this.loaded) return;
-
-    const removed = new Set(change.removed);
-    if (removed.size) this.items = this.items.filter((i) => !removed.has(i.id));
-    const loaded = new Set(this.items.map((i) => i.id));
-    const changed = [...new Set(change.changed)].filter((id) => !removed.has(id));
-    const changedHere = changed.filter((id) => loaded.has(id));
-    // Ranked results are a snapshot: only what they already hold is kept current.
-    const mayAppear =
-      !this.ranked && ((this.shelf === 'all' && change.added.length > 0) || changed.some((id) => !loaded.has(id)));
-
-    if (mayAppear || changedHere.length > MAX_SINGLE_UPDATES) {
-      await this.#reread();
-    } else if (changedHere.length) {
-      const generation = this.#generation;
-      const got = await Promise.allSettled(changedHere.map((id) => this.#api.galleryGet({ id })));
-      if (generation !== this.#generation) return;
-      const fresh = new Map<number, ImageView>();
-      for (const r of got) if (r.status === 'fulfilled') fresh.set(r.value.image.id, r.value.image);
-      this.items = this.items.flatMap((item) => {
-        const now = fresh.get(item.id);
-        if (!now) return [item];
-        return this.#belongs(now) ? [{ ...now, ...(item.score !== undefined ? { score: item.score } : {}) }] : [];
-      });
+    if (removed.size && [...this.selected].some((id) => removed.has(id)))
+      this.selected = new Set([...this.selected].filter((id) => !removed.has(id)));
+    if (!this.started) return;
+    void this.loadBoards();
+    if (change.added.length) void this.loadPacks();
+    if (this.pager.ranked) {
+      // Ranked results are a snapshot: only what they already hold is kept current.
+      await this.#patchRanked([...new Set(change.changed)].filter((id) => !removed.has(id)), removed);
+    } else {
+      // The listing's membership or order may have changed anywhere: read the rows shown again.
+      void this.reload({ keep: true });
     }
   }
 
-  /** Reads the loaded pages again (as many images as are shown now), keeping the grid's length. */
-  async #reread(): Promise<void> {
-    const generation = ++this.#generation;
-    const text = this.searched.trim();
-    const want = Math.max(this.items.length, PAGE);
-    const items: GalleryItem[] = [];
-    let cursor: string | null = null;
-    try {
-      do {
-        const page = await this.#api.galleryList({
-          ...this.#filter(),
-          ...(text ? { text } : {}),
-          limit: Math.min(MAX_PAGE, want - items.length),
-          cursor,
-        });
-        items.push(...page.items);
-        cursor = page.nextCursor;
-      } while (cursor !== null && items.length < want);
-      if (generation !== this.#generation) return;
-      this.items = items;
-      this.nextCursor = cursor;
-    } catch (err) {
-      if (generation === this.#generation) this.error = messageOf(err);
-    } finally {
-      // It took over from any page still on its way.
-      if (generation === this.#generation) this.loading = false;
-    }
+  async #patchRanked(changed: number[], removed: Set<number>): Promise<void> {
+    const loaded = new Set(this.pager.loaded().map((i) => i.id));
+    const here = changed.filter((id) => loaded.has(id));
+    const generation = this.#rankedGeneration;
+    const got = await Promise.allSettled(here.map((id) => this.#api.galleryGet({ id })));
+    if (generation !== this.#rankedGeneration) return;
+    const fresh = new Map<number, ImageView>();
+    for (const r of got) if (r.status === 'fulfilled') fresh.set(r.value.image.id, r.value.image);
+    const trash = this.shelf === 'trash';
+    this.pager.patch((item) => {
+      if (removed.has(item.id)) return null;
+      const now = fresh.get(item.id);
+      if (!now) return item;
+      const belongs = trash ? now.trashedAt !== null : now.trashedAt === null && (!this.starredOnly || now.starred);
+      return belongs ? { ...now, ...(item.score !== undefined ? { score: item.score } : {}) } : null;
+    });
   }
 }
