@@ -12,18 +12,20 @@ export const USAGE = `usage: unclip <command> [options]
            [--out DIR] [--no-save] [--library DIR] [--json]
       writes one PNG per image (<prompt>-<seed>.png) into --out (default: current folder);
       --image FILE makes variations of a picture instead (the prompt may then be "")
-  invert   <picture> [--caption "<y>"] [--steps N] [--refine K] [--guidance G] [--seed S] [--no-sr]
-           [--steps-sr N] [--pack DIR] [--backend NAME] [--threads N] [--out DIR] [--no-save] [--library DIR] [--json]
-      CLIP-encodes and DDIM-inverts a picture once: writes <name>.latent.safetensors (beside the picture
-      unless --out) and <name>-reconstruction.png, prints the reconstruction PSNR; --refine K fixed-point
-      iterations per step on the noisiest fifth of the inversion (default 2; 0 = plain DDIM, less exact)
-  vary     <picture|latent> [--n N] [--eta E] [--fresh] [--seed S] [common options]
+  invert   <picture|#id> [--steps N] [--refine K] [--seed S] [--library DIR] [--json]
+      imports a picture into the library (once, by sha256) and stores its x_T; prints the reconstruction PSNR
+  vary     <picture|#id> [--n N] [--eta E] [--fresh] [--seed S] [common options]
       variations around (z_i, x_T) with DDIM η (0 reproduces the picture, 1 default); --fresh: new noise;
       decoder guidance rises with η from the inversion's to the pack's (unless --guidance)
   interpolate <a> <b> [--frames N] [--noise slerp|a|b|random] [--delay MS] [common options]
-      slerp of z_i (x_T slerped or fixed): N frames, an animated GIF and a strip
-  textdiff <picture|latent> --to "<y>" [--from "<y0>"] [--theta T | --frames N [--max T]] [common options]
+      slerp of z_i (x_T slerped or fixed): N frames (--out: also an animated GIF and a strip)
+  textdiff <picture|#id> --to "<y>" [--from "<y0>"] [--theta T | --frames N [--max T]] [common options]
       turns z_i towards normalise(z_t(y) − z_t(y0)) by θ (paper: 0.25–0.5), decoded with the picture's x_T
+      Edits are library jobs: results saved with their lineage, --out DIR also writes the PNGs. Common options:
+      --steps N --guidance G --seed S --no-sr --pack DIR --backend NAME --threads N --out DIR --library DIR --json.
+      --no-save (or a .latent.safetensors source): the direct path, nothing added to the library; invert then
+      writes <name>.latent.safetensors and <name>-reconstruction.png (beside the picture unless --out), and
+      takes --caption "<y>" and --steps-sr N; --refine K: fixed-point iterations per step on the noisiest fifth
   gallery  list | search | similar | show | star | unstar | trash | restore | empty-trash | boards | export |
            import | check | jobs | info   [--library DIR] [--json]   (unclip gallery help: each command)
   info     [--pack DIR] [--backend NAME] [--json]           the pack, its networks and the backends here
