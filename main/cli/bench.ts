@@ -43,12 +43,19 @@ export async function benchCommand(argv: string[]): Promise<number> {
       json: { type: 'boolean' },
       manipulations: { type: 'boolean' },
       library: { type: 'boolean' },
+      retrieval: { type: 'boolean' },
     },
   });
   const runs = num('runs', values.runs) ?? (values.manipulations ? 1 : 3);
   if (!Number.isInteger(runs) || runs < 1 || runs > 100) throw new UsageError('--runs: must be an integer in [1, 100]');
   const be = backend(values.backend);
   const th = threads(values.threads) ?? 2;
+  if (values.library && values.retrieval)
+    return (await import('./bench-retrieval.ts')).benchRetrieval({
+      ...(values.pack !== undefined ? { packDir: values.pack } : {}),
+      threads: th,
+      json: values.json === true,
+    });
   if (values.library) return (await import('./bench-library.ts')).benchLibrary(values.json === true);
   if (values.manipulations) {
     return (await import('./bench-manip.ts')).benchManipulations({
