@@ -4,12 +4,13 @@
 // web mode, the CLI and the tests all use this class. Synchronous (better-sqlite3) except where
 // sharp makes thumbnails.
 
-import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import sharp from 'sharp';
 import { openDatabase, type DB } from './db.ts';
 import { EmbeddingIndex, type Hit } from './embedding-index.ts';
 import { LibraryError, sqliteMessage } from './errors.ts';
+import { checkFolderPath, FolderError } from './folders.ts';
 import { FileStore, holdOwner, newOwnerId, ownerAlive, releaseOwner, sha256Hex } from './files.ts';
 import { JobQueue } from './jobs.ts';
 
@@ -241,12 +242,7 @@ export class Library {
   /** Opens (or creates) the library in `dir`. Refuses, untouched: a file in its place, a non-SQLite or damaged database, a newer schema. */
   static open(dir: string, options: { now?: () => number; owner?: string } = {}): Library {
     const abs = resolve(dir);
-    checkLibraryFolder(abs);
-    try {
-      mkdirSync(abs, { recursive: true });
-    } catch (err) {
-      throw new LibraryError('io', `cannot create the library folder ${abs}: ${sqliteMessage(err)}`);
-    }
+    checkLibraryFolder(abs, true);
     const { db, fromVersion, backup } = openDatabase(abs);
     const owner = options.owner ?? newOwnerId();
     try {
@@ -1014,17 +1010,14 @@ export class Library {
 }
 
 /** A library folder must be a folder we can create or write, and never one under /proc or /sys. */
-export function checkLibraryFolder(dir: string): void {
-  if (/^\/(proc|sys|dev)(\/|$)/.test(dir))
-    throw new LibraryError('io', `${dir} cannot hold a library (a system folder); pick another with --library`);
-  let st;
+export function checkLibraryFolder(dir: string, create = false): void {
   try {
-    st = statSync(dir);
-  } catch {
-    return;
+    checkFolderPath(dir, { create });
+  } catch (err) {
+    if (err instanceof FolderError)
+      throw new LibraryError('io', `cannot hold a library: ${err.message} (--library picks the folder)`);
+    throw err;
   }
-  if (!st.isDirectory())
-    throw new LibraryError('io', `${dir} is a file, not a library folder; pick a folder with --library`);
 }
 
 /** null: the file went away meanwhile. */

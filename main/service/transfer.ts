@@ -6,12 +6,13 @@
 // and without duplicates (files are matched by sha256).
 
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import sharp, { type Metadata } from 'sharp';
 import { decodeLatent, encodeLatent, LATENT_SUFFIX } from '../engine/manipulations/latent.ts';
 import { MAX_INPUT_PIXELS } from '../engine/manipulations/picture.ts';
-import { checkLibraryFolder, MIME_EXT, type ImageMime, type Library, type PackRef } from '../library/library.ts';
+import { checkFolderPath, FolderError } from '../library/folders.ts';
+import { MIME_EXT, type ImageMime, type Library, type PackRef } from '../library/library.ts';
 import { parseA1111Parameters, readPngMetadata } from '../library/png-metadata.ts';
 import { StudioError, type ExportView } from '../../preload/contract.ts';
 import { inversionData, storedLatent } from './latents.ts';
@@ -186,22 +187,12 @@ const slug = (text: string): string =>
 
 /** An export folder: not a system folder, created when missing, a writable directory. */
 export function exportFolder(dir: string): string {
-  const abs = resolve(dir);
   try {
-    checkLibraryFolder(abs);
+    return checkFolderPath(dir, { create: true, write: true });
   } catch (err) {
-    throw new StudioError('invalid_argument', `export: ${(err as Error).message}`);
+    if (err instanceof FolderError) throw new StudioError('invalid_argument', `export: ${err.message}`);
+    throw err;
   }
-  try {
-    mkdirSync(abs, { recursive: true });
-    if (!statSync(abs).isDirectory()) throw new Error('not a folder');
-  } catch (err) {
-    throw new StudioError(
-      'invalid_argument',
-      `export: cannot use ${abs} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,
-    );
-  }
-  return abs;
 }
 
 /** Writes a file through a temp name, so a crash never leaves half an image under the real name. */

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -351,8 +351,11 @@ describe('library file and schema', () => {
   test('a file in place of the folder, and /proc, are refused with one line', () => {
     const dir = tempDir();
     writeFileSync(join(dir, 'f'), 'x');
-    assert.throws(() => Library.open(join(dir, 'f')), /is a file/);
-    assert.throws(() => Library.open('/proc/x'), /system folder/);
+    assert.throws(() => Library.open(join(dir, 'f')), /cannot hold a library: .*f is not a folder/);
+    assert.throws(() => Library.open('/proc/x'), /cannot hold a library: \/proc\/x is under \/proc/);
+    // also through a link (a recursive mkdir there would spin forever)
+    symlinkSync('/proc/self', join(dir, 'link'));
+    assert.throws(() => Library.open(join(dir, 'link', 'lib')), /is under \/proc/);
   });
 });
 
