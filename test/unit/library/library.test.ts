@@ -265,6 +265,28 @@ describe('library under concurrent writers and failures', () => {
     lib.close();
   });
 
+  test('a full disk: one line, nothing half-written (no row, file, thumbnail or journal entry)', async () => {
+    const lib = Library.open(tempDir());
+    const [kept] = await lib.save([await image('kept', 8)]);
+    // SQLite's page cap stands in for a full disk: the rows' transaction fails with SQLITE_FULL.
+    const pages = lib.db.pragma('page_count', { simple: true }) as number;
+    lib.db.pragma(`max_page_count = ${pages}`);
+    const big = await image('x'.repeat(4000), 9, { settings: { pad: 'y'.repeat(200_000) } });
+    await assert.rejects(lib.save([big]), (e: unknown) => {
+      assert.ok(e instanceof LibraryError, String(e));
+      assert.match(e.message, /the disk is full; free some space and try again/);
+      assert.equal(e.message.split('\n').length, 1);
+      return true;
+    });
+    lib.db.pragma(`max_page_count = ${2 ** 30}`);
+    assert.equal(lib.count(), 1);
+    assert.ok(!existsSync(lib.files.pathOf(sha(big.bytes), 'png')));
+    assert.ok(!existsSync(lib.files.thumbPathOf(sha(big.bytes))));
+    assert.equal((lib.db.prepare('SELECT count(*) AS n FROM file_journal').get() as { n: number }).n, 0);
+    assert.ok(existsSync(lib.filePath(lib.get(kept!))));
+    lib.close();
+  });
+
   test("emptying the trash keeps a file another writer is saving, and the writer's row finds it", async () => {
     const dir = tempDir();
     const lib = Library.open(dir);
