@@ -206,6 +206,7 @@ export class GalleryState {
     this.similarTo = null;
     this.confirmingEmpty = false;
     this.clearSelection();
+    this.close();
     void this.reload();
   };
 
@@ -338,7 +339,8 @@ export class GalleryState {
   selectAllShown = (): void => {
     const ids = this.pager.loaded().map((i) => i.id);
     this.selected = new Set(ids.slice(0, MAX_BULK));
-    if (ids.length > MAX_BULK) this.#say(`Selected the first ${MAX_BULK.toLocaleString()} images (the most one action takes).`);
+    if (ids.length > MAX_BULK)
+      this.#say(`Selected the first ${MAX_BULK.toLocaleString()} images (the most one action takes).`);
   };
 
   clearSelection = (): void => {
@@ -360,18 +362,24 @@ export class GalleryState {
 
   trashSelected = (): Promise<void> => {
     const ids = this.#ids();
-    return this.#act(async () => {
-      await this.#api.galleryTrash({ ids });
-      this.clearSelection();
-    }, `Moved ${plural(ids.length, 'image')} to the trash.`);
+    return this.#act(
+      async () => {
+        await this.#api.galleryTrash({ ids });
+        this.clearSelection();
+      },
+      `Moved ${plural(ids.length, 'image')} to the trash.`,
+    );
   };
 
   restoreSelected = (): Promise<void> => {
     const ids = this.#ids();
-    return this.#act(async () => {
-      await this.#api.galleryRestore({ ids });
-      this.clearSelection();
-    }, `Restored ${plural(ids.length, 'image')}.`);
+    return this.#act(
+      async () => {
+        await this.#api.galleryRestore({ ids });
+        this.clearSelection();
+      },
+      `Restored ${plural(ids.length, 'image')}.`,
+    );
   };
 
   addSelectedToBoard = (boardId: number): Promise<void> => {
@@ -393,11 +401,14 @@ export class GalleryState {
     const ids = this.#ids();
     if (boardId === null) return Promise.resolve();
     const name = this.board?.name ?? `board ${boardId}`;
-    return this.#act(async () => {
-      await this.#api.boardsRemove({ boardId, ids });
-      this.clearSelection();
-      await this.loadBoards();
-    }, `Took ${plural(ids.length, 'image')} off “${name}”.`);
+    return this.#act(
+      async () => {
+        await this.#api.boardsRemove({ boardId, ids });
+        this.clearSelection();
+        await this.loadBoards();
+      },
+      `Took ${plural(ids.length, 'image')} off “${name}”.`,
+    );
   };
 
   /** Writes the selected images, with their metadata, into a folder on this computer. */
@@ -410,9 +421,7 @@ export class GalleryState {
     }
     try {
       const { written, skipped, dir: where } = await this.#api.galleryExport({ ids, dir: folder });
-      this.#say(
-        `Exported ${plural(written, 'image')} to ${where}${skipped ? ` (${skipped} already there)` : ''}.`,
-      );
+      this.#say(`Exported ${plural(written, 'image')} to ${where}${skipped ? ` (${skipped} already there)` : ''}.`);
       return true;
     } catch (err) {
       this.#say(`Export failed: ${messageOf(err)}`, true);
@@ -479,7 +488,10 @@ export class GalleryState {
     this.importing = true;
     try {
       const payload = await Promise.all(
-        images.map(async (f) => ({ name: f.name.slice(0, 255) || 'image', bytes: new Uint8Array(await f.arrayBuffer()) })),
+        images.map(async (f) => ({
+          name: f.name.slice(0, 255) || 'image',
+          bytes: new Uint8Array(await f.arrayBuffer()),
+        })),
       );
       const out = await this.#api.galleryImport({ files: payload });
       this.importJobs = out.jobs;
@@ -651,7 +663,10 @@ export class GalleryState {
     if (change.added.length) void this.loadPacks();
     if (this.pager.ranked) {
       // Ranked results are a snapshot: only what they already hold is kept current.
-      await this.#patchRanked([...new Set(change.changed)].filter((id) => !removed.has(id)), removed);
+      await this.#patchRanked(
+        [...new Set(change.changed)].filter((id) => !removed.has(id)),
+        removed,
+      );
     } else {
       // The listing's membership or order may have changed anywhere: read the rows shown again.
       void this.reload({ keep: true });

@@ -19,8 +19,7 @@ export type GalleryItem = ImageView & { score?: number };
 
 /** What the pager lists: a filtered, sorted listing, or a fixed ranked list. */
 export type PagerSource =
-  | { kind: 'list'; filter: GalleryFilterArgs; sort: 'newest' | 'oldest' }
-  | { kind: 'ranked'; items: GalleryItem[] };
+  { kind: 'list'; filter: GalleryFilterArgs; sort: 'newest' | 'oldest' } | { kind: 'ranked'; items: GalleryItem[] };
 
 /** Rows per ordinary page while scrolling. */
 const PAGE = 200;

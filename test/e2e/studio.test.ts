@@ -4,7 +4,7 @@
 
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -22,6 +22,11 @@ interface PageGlobals {
   document: { querySelector(selector: string): { textContent: string | null } | null };
   MutationObserver: new (callback: () => void) => { observe(node: unknown, options: object): void };
   seenProgress: string[];
+}
+interface DropGlobals {
+  DataTransfer: new () => { items: { add(file: unknown): void } };
+  File: new (parts: Uint8Array[], name: string, options: { type: string }) => unknown;
+  navigator: { clipboard: { readText(): Promise<string> } };
 }
 interface PageImage {
   decode(): Promise<void>;
@@ -42,9 +47,24 @@ function decodeAll(images: Locator): Promise<{ w: number; h: number; src: string
   );
 }
 
-async function shot(page: Page, name: string): Promise<void> {
+/** With STUDIO_SCREENSHOTS: the view at 1280×800 and 800×600, light and dark (NAME-1280-light.png, …). */
+async function shots(page: Page, name: string): Promise<void> {
   const dir = process.env.STUDIO_SCREENSHOTS;
-  if (dir) await page.screenshot({ path: join(dir, name), fullPage: true });
+  if (!dir) return;
+  const viewport = page.viewportSize();
+  for (const [width, height] of [
+    [1280, 800],
+    [800, 600],
+  ] as const) {
+    await page.setViewportSize({ width, height });
+    for (const colorScheme of ['light', 'dark'] as const) {
+      await page.emulateMedia({ colorScheme });
+      await page.waitForTimeout(150);
+      await page.screenshot({ path: join(dir, `${name}-${width}-${colorScheme}.png`) });
+    }
+  }
+  await page.emulateMedia({ colorScheme: null });
+  if (viewport) await page.setViewportSize(viewport);
 }
 
 let serverProcess: ChildProcess | undefined;
@@ -167,7 +187,7 @@ describe('studio E2E (web mode, headless Chromium)', { skip }, () => {
         seen.some((text) => /Generate.*step \d+\/\d+ .*ETA/.test(text)),
         `the queue showed no progress: ${JSON.stringify(seen.slice(-5))}`,
       );
-      await shot(page, 'create.png');
+      await shots(page, 'create');
 
       // The Gallery: both images, newest first, as thumbnails from the library.
       await page.getByRole('tab', { name: 'Gallery' }).click();
@@ -193,7 +213,7 @@ describe('studio E2E (web mode, headless Chromium)', { skip }, () => {
       assert.ok(await detail.getByText('A root', { exact: false }).isVisible());
       const [large] = await decodeAll(detail.locator('img').first());
       assert.match(large?.src ?? '', new RegExp(`/media/image/${sourceId}\\?token=`));
-      await shot(page, 'gallery.png');
+      await shots(page, 'gallery-detail');
 
       // A variation: four new images, each a child of the source.
       await detail.getByRole('button', { name: /^Vary/ }).click();
@@ -210,12 +230,298 @@ describe('studio E2E (web mode, headless Chromium)', { skip }, () => {
       await parents.waitFor({ timeout: 30_000 });
       assert.match(await parents.innerText(), new RegExp(`Image ${sourceId} \\(vary\\)`));
       assert.equal(await detail.getByText('Variation', { exact: true }).count(), 1);
-      await shot(page, 'gallery-variation.png');
+      await shots(page, 'gallery-lineage');
 
       assert.deepEqual(problems, []);
       await page.close();
     },
   );
+
+  it(
+    'filters, sorts and searches; selects (click, ctrl, shift, all) and stars, boards, trashes, restores and empties the trash; imports a dropped PNG; exports; uses an image’s settings',
+    { timeout: 300_000 },
+    async () => {
+      assert.ok(browser);
+      const context = await browser.newContext({
+        viewport: { width: 1280, height: 800 },
+        permissions: ['clipboard-read', 'clipboard-write'],
+      });
+      const page = await context.newPage();
+      const problems: string[] = [];
+      page.on('pageerror', (err) => problems.push(`pageerror: ${err.message}`));
+      page.on('console', (msg) => {
+        if (msg.type() === 'error') problems.push(`console: ${msg.text()}`);
+      });
+      await page.goto(url);
+      await page
+        .getByRole('status', { name: 'Engine status' })
+        .getByText('Tiny', { exact: false })
+        .waitFor({ timeout: 120_000 });
+      // Typed in Create before going to the gallery: "use these settings" must ask before replacing it.
+      await page.getByLabel('Prompt').fill('my own typed prompt');
+      await page.getByRole('tab', { name: 'Gallery' }).click();
+
+      const summary = page.getByTestId('gallery-summary');
+      const grid = page.getByRole('list', { name: 'Gallery images' });
+      const tiles = grid.getByRole('listitem');
+      const thumb = (i: number): Locator => grid.locator(`li[data-index="${i}"] button.thumb`);
+      const idAt = async (i: number): Promise<number> =>
+        Number(/^Open image (\d+)/.exec((await thumb(i).getAttribute('aria-label')) ?? '')?.[1]);
+      const says = async (text: string | RegExp): Promise<void> => {
+        const matches = (t: string): boolean => (typeof text === 'string' ? t.includes(text) : text.test(t));
+        let now = '';
+        for (const until = Date.now() + 30_000; Date.now() < until; await page.waitForTimeout(50)) {
+          now = (await summary.innerText()).trim();
+          if (matches(now)) return;
+        }
+        throw new Error(`the summary never said ${String(text)}: it says “${now}”`);
+      };
+      const message = page.getByTestId('gallery-message');
+
+      await says(/^6 images$/);
+      assert.equal(await tiles.count(), 6);
+      const ids = await Promise.all([0, 1, 2, 3, 4, 5].map(idAt));
+      assert.deepEqual(
+        [...ids].sort((a, b) => b - a),
+        ids,
+        'newest first',
+      );
+
+      // Kind: the four variations, then the two generated images.
+      const kind = page.getByRole('group', { name: 'Filters' }).getByLabel('Kind');
+      await kind.selectOption('variation');
+      await says('4 images (filtered)');
+      await kind.selectOption('generated');
+      await says('2 images (filtered)');
+      assert.deepEqual(await Promise.all([0, 1].map(idAt)), ids.slice(4));
+      await kind.selectOption('');
+      await says(/^6 images$/);
+
+      // Sort: oldest first reverses the grid.
+      await page.getByLabel('Sort').selectOption('oldest');
+      await grid.locator(`li[data-index="0"] button.thumb[aria-label^="Open image ${ids[5]}:"]`).waitFor();
+      await page.getByLabel('Sort').selectOption('newest');
+
+      // Dates: nothing made before today; everything from today on.
+      const day = (offset: number): string => {
+        const d = new Date(Date.now() + offset * 86_400_000);
+        return `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, '0')}-${String(d.getDate()).padStart(2, '0')}`;
+      };
+      await page.getByLabel('To', { exact: true }).fill(day(-1));
+      await page.getByTestId('gallery-empty').getByText('No image matches these filters.').waitFor();
+      await page.getByTestId('gallery-empty').getByRole('button', { name: 'Clear filters' }).click();
+      await says(/^6 images$/);
+      await page.getByLabel('From', { exact: true }).fill(day(0));
+      await says('6 images (filtered)');
+      // Pack: the tiny pack made all of them.
+      const pack = page.getByLabel('Pack');
+      const packOption = await pack.locator('option', { hasText: 'tiny-reference' }).getAttribute('value');
+      await pack.selectOption(packOption ?? '');
+      await says('6 images (filtered)');
+      await page.getByRole('group', { name: 'Filters' }).getByRole('button', { name: 'Clear filters' }).click();
+      await says(/^6 images$/);
+
+      // Words: the prompt matches, another word does not.
+      await page.getByLabel('Search prompts').fill('apple');
+      await page.getByRole('button', { name: 'Search', exact: true }).click();
+      await says(/^6 matching “apple”/);
+      await page.getByLabel('Search prompts').fill('zebra');
+      await page.getByRole('button', { name: 'Search', exact: true }).click();
+      await page.getByTestId('gallery-empty').getByText('Nothing matches', { exact: false }).waitFor();
+      await page.getByRole('button', { name: 'Clear', exact: true }).click();
+      await says(/^6 images$/);
+
+      // More like this: ranked by CLIP closeness to one image (the others, with scores).
+      await grid.getByRole('button', { name: `More like image ${ids[5]}` }).click();
+      await says(new RegExp(`^5 closest to image ${ids[5]}`));
+      await summary.getByRole('button', { name: 'Show all' }).click();
+      await says(/^6 images$/);
+
+      // Selection: a click, a ctrl-click, a shift-click range, then all.
+      const selection = page.getByRole('toolbar', { name: 'Selected images' });
+      const selected = selection.getByTestId('selection-count');
+      await thumb(0).click();
+      assert.equal(await selected.innerText(), '1 selected');
+      await thumb(2).click({ modifiers: ['Control'] });
+      assert.equal(await selected.innerText(), '2 selected');
+      await thumb(4).click({ modifiers: ['Shift'] });
+      assert.equal(await selected.innerText(), '3 selected', 'range 2..4 from the ctrl-clicked anchor');
+      assert.match((await thumb(3).getAttribute('aria-label')) ?? '', /\(selected\)$/);
+      assert.doesNotMatch((await thumb(0).getAttribute('aria-label')) ?? '', /\(selected\)$/);
+      await selection.getByRole('button', { name: 'Select all shown' }).click();
+      assert.equal(await selected.innerText(), '6 selected');
+
+      // Star all six, see them under Starred, unstar them.
+      await selection.getByRole('button', { name: 'Star', exact: true }).click();
+      await message.getByText('Starred 6 images.').waitFor();
+      await page.getByLabel('Starred', { exact: true }).check();
+      await says('6 images (filtered)');
+      await selection.getByRole('button', { name: 'Unstar' }).click();
+      await page.getByTestId('gallery-empty').getByText('No image matches these filters.').waitFor();
+      await page.getByLabel('Starred', { exact: true }).uncheck();
+      await says(/^6 images$/);
+      await shots(page, 'gallery-selection');
+
+      // Boards: make one, put two images on it, narrow the grid to it, rename, take one off, delete.
+      const library = page.getByRole('navigation', { name: 'Library' });
+      await library.getByRole('button', { name: 'New board' }).click();
+      await library.getByLabel('Board name').fill('Picks');
+      await library.getByRole('button', { name: 'Create' }).click();
+      await library.getByRole('button', { name: /^Picks/ }).waitFor();
+      await thumb(0).click();
+      await thumb(1).click({ modifiers: ['Control'] });
+      await selection.getByLabel('Add the selected images to a board').selectOption({ label: 'Picks' });
+      await message.getByText('Added 2 images to “Picks”.').waitFor();
+      await library.getByRole('button', { name: 'Picks 2 images' }).waitFor();
+      await library.getByRole('button', { name: /^Picks/ }).click();
+      await says('2 images on “Picks”');
+      assert.deepEqual(await Promise.all([0, 1].map(idAt)), ids.slice(0, 2));
+      await library.getByRole('button', { name: 'Rename board Picks' }).click();
+      await library.getByLabel('New name for Picks').fill('Favourites');
+      await library.getByRole('button', { name: 'Save' }).click();
+      await says('2 images on “Favourites”');
+      await thumb(1).click();
+      await selection.getByRole('button', { name: 'Remove from “Favourites”' }).click();
+      await says('1 image on “Favourites”');
+      await library.getByRole('button', { name: 'Favourites 1 images' }).waitFor();
+      await library.getByRole('button', { name: 'Delete board Favourites' }).click();
+      const deleteBoard = page.getByRole('dialog', { name: 'Delete the board “Favourites”?' });
+      await deleteBoard.getByRole('button', { name: 'Delete board' }).click();
+      await says(/^6 images$/);
+      assert.equal(await library.getByRole('button', { name: /^Favourites/ }).count(), 0);
+      assert.ok(await library.getByText('No boards yet', { exact: false }).isVisible());
+
+      // Trash two, restore one from the trash view, then empty the trash (asked first; "Keep" keeps).
+      await thumb(2).click();
+      await thumb(3).click({ modifiers: ['Shift'] });
+      await selection.getByRole('button', { name: 'Move to trash' }).click();
+      await says(/^4 images$/);
+      await library.getByRole('button', { name: 'Trash' }).click();
+      await says('2 images in the trash');
+      await thumb(0).click();
+      await selection.getByRole('button', { name: 'Restore' }).click();
+      await says('1 image in the trash');
+      await page.getByRole('button', { name: 'Empty trash…' }).click();
+      const confirmEmpty = page.getByRole('dialog', { name: 'Empty the trash?' });
+      await confirmEmpty.getByText('1 image and their files', { exact: false }).waitFor();
+      await shots(page, 'gallery-empty-trash');
+      await confirmEmpty.getByRole('button', { name: 'Keep them' }).click();
+      await confirmEmpty.waitFor({ state: 'hidden' });
+      await says('1 image in the trash');
+      await page.getByRole('button', { name: 'Empty trash…' }).click();
+      await confirmEmpty.getByRole('button', { name: 'Delete forever' }).click();
+      await page.getByTestId('gallery-empty').getByText('The trash is empty.', { exact: false }).waitFor();
+      await shots(page, 'gallery-trash-empty');
+      await library.getByRole('button', { name: 'All images' }).click();
+      await says(/^5 images$/);
+
+      // Drop a PNG that carries A1111 parameters: imported with its prompt, its encoding job shown.
+      const { embedPngMetadata } = await import('../../main/library/png-metadata.ts');
+      const { default: sharp } = await import('sharp');
+      const plain = await sharp({
+        create: { width: 16, height: 16, channels: 3, background: { r: 10, g: 90, b: 200 } },
+      })
+        .png()
+        .toBuffer();
+      const dropped = embedPngMetadata(new Uint8Array(plain), {
+        parameters: 'a blue square in the rain\nSteps: 20, Sampler: Euler a, CFG scale: 7, Seed: 42, Size: 16x16',
+      });
+      const transfer = await page.evaluateHandle(
+        (bytes) => {
+          const g = globalThis as unknown as DropGlobals;
+          const dt = new g.DataTransfer();
+          dt.items.add(new g.File([new Uint8Array(bytes)], 'blue.png', { type: 'image/png' }));
+          return dt;
+        },
+        [...dropped],
+      );
+      await page.dispatchEvent('[role="region"][aria-label="Gallery"]', 'dragenter', { dataTransfer: transfer });
+      await page.dispatchEvent('[role="region"][aria-label="Gallery"]', 'drop', { dataTransfer: transfer });
+      await message.getByText('Imported 1 image', { exact: false }).waitFor({ timeout: 30_000 });
+      assert.match(await page.getByTestId('import-jobs').innerText(), /Import job \d+/);
+      await says(/^6 images$/);
+      assert.match((await thumb(0).getAttribute('aria-label')) ?? '', /^Open image \d+: a blue square in the rain$/);
+      assert.equal(await grid.locator('li[data-index="0"] .kind').innerText(), 'import');
+
+      // Export the selection into a folder: the PNG is written there.
+      const exportDir = mkdtempSync(join(tmpdir(), 'studio-e2e-export-'));
+      try {
+        await thumb(0).click();
+        await selection.getByRole('button', { name: 'Export…' }).click();
+        const exportDialog = page.getByRole('dialog', { name: 'Export 1 image' });
+        await exportDialog.getByLabel('Folder on this computer', { exact: false }).fill(exportDir);
+        await exportDialog.getByRole('button', { name: 'Export' }).click();
+        await message.getByText(/^Exported 1 image to /).waitFor({ timeout: 30_000 });
+        await exportDialog.waitFor({ state: 'hidden' });
+        assert.ok(
+          readdirSync(exportDir).some((f) => f.endsWith('.png')),
+          `no PNG in ${readdirSync(exportDir).join(', ')}`,
+        );
+      } finally {
+        rmSync(exportDir, { recursive: true, force: true });
+      }
+
+      // Use these settings: asks first because of the typed prompt; "Keep" keeps it, "Replace" fills Create.
+      const seedImage = ids[5]!;
+      await grid.getByRole('button', { name: new RegExp(`^Open image ${seedImage}:`) }).click();
+      const detail = page.getByRole('complementary', { name: `Image ${seedImage}` });
+      await detail.getByTestId('detail-seed').waitFor();
+      await detail.getByRole('button', { name: 'Copy prompt' }).click();
+      await detail.getByText('Prompt copied.').waitFor();
+      assert.equal(
+        await page.evaluate(() => (globalThis as unknown as DropGlobals).navigator.clipboard.readText()),
+        'a red apple on a wooden table',
+      );
+      await detail.getByRole('button', { name: 'Use these settings' }).click();
+      const replace = page.getByRole('dialog', { name: 'Replace the prompt you typed?' });
+      await replace.getByText('my own typed prompt', { exact: false }).waitFor();
+      await shots(page, 'use-settings-confirm');
+      await replace.getByRole('button', { name: 'Keep my prompt' }).click();
+      await replace.waitFor({ state: 'hidden' });
+      assert.equal(await page.getByRole('tab', { name: 'Gallery' }).getAttribute('aria-selected'), 'true');
+      await detail.getByRole('button', { name: 'Use these settings' }).click();
+      await replace.getByRole('button', { name: 'Replace it' }).click();
+      await page.getByLabel('Prompt').waitFor();
+      assert.equal(await page.getByRole('tab', { name: 'Create' }).getAttribute('aria-selected'), 'true');
+      assert.equal(await page.getByLabel('Prompt').inputValue(), 'a red apple on a wooden table');
+      assert.equal(await page.getByLabel('Seed', { exact: true }).inputValue(), '1234');
+      assert.ok(await page.getByLabel('Lock seed', { exact: false }).isChecked());
+      assert.equal(await page.getByLabel('Decoder steps').inputValue(), '3');
+      await page.getByText(`Filled in from image ${seedImage}`, { exact: false }).waitFor();
+
+      assert.deepEqual(problems, []);
+      await context.close();
+    },
+  );
+
+  it('at 800×600 shows the Generate button without scrolling', { timeout: 60_000 }, async () => {
+    assert.ok(browser);
+    const page = await browser.newPage({ viewport: { width: 800, height: 600 } });
+    await page.goto(url);
+    await page
+      .getByRole('status', { name: 'Engine status' })
+      .getByText('Tiny', { exact: false })
+      .waitFor({ timeout: 60_000 });
+    const generate = page.getByRole('button', { name: 'Generate', exact: true });
+    const box = await generate.boundingBox();
+    assert.ok(box, 'Generate is laid out');
+    assert.ok(box.y >= 0 && box.y + box.height <= 600, `Generate at y ${box.y}..${box.y + box.height} of 600`);
+    // Nothing lies over it: the point in its middle is the button.
+    const hit = await page.evaluate(
+      ([x, y]) =>
+        (
+          globalThis as unknown as {
+            document: { elementFromPoint(x: number, y: number): { textContent: string | null } | null };
+          }
+        ).document
+          .elementFromPoint(x!, y!)
+          ?.textContent?.trim() ?? null,
+      [box.x + box.width / 2, box.y + box.height / 2],
+    );
+    assert.equal(hit, 'Generate');
+    await shots(page, 'create-800');
+    await page.close();
+  });
 
   it('opens the About box with the pack’s name and notices, and closes it', { timeout: 60_000 }, async () => {
     assert.ok(browser);
@@ -275,7 +581,17 @@ async function buildBigLibrary(dir: string): Promise<void> {
     const kinds = ['generated', 'generated', 'variation', 'interpolation', 'textdiff', 'import'];
     lib.db.transaction(() => {
       for (let id = 2; id <= BIG_N; id++)
-        insert.run(kinds[id % kinds.length], `image ${id}`, id, pack.name, pack.sha256, file.sha256, file.bytes, at(id), id % 7 === 0 ? 1 : 0);
+        insert.run(
+          kinds[id % kinds.length],
+          `image ${id}`,
+          id,
+          pack.name,
+          pack.sha256,
+          file.sha256,
+          file.bytes,
+          at(id),
+          id % 7 === 0 ? 1 : 0,
+        );
     })();
     lib.db.pragma('wal_checkpoint(TRUNCATE)');
   } finally {
@@ -285,7 +601,9 @@ async function buildBigLibrary(dir: string): Promise<void> {
 
 interface GridGlobals {
   document: {
-    querySelector(selector: string): { scrollTop: number; clientHeight: number; dispatchEvent(e: unknown): void } | null;
+    querySelector(
+      selector: string,
+    ): { scrollTop: number; clientHeight: number; dispatchEvent(e: unknown): void } | null;
     querySelectorAll(selector: string): { length: number };
     activeElement: { getAttribute(name: string): string | null } | null;
   };
@@ -337,41 +655,47 @@ describe('gallery at 100,000 images (web mode, headless Chromium)', { skip }, ()
     return tile;
   }
 
-  it('paints the first page at once, keeps the DOM small, and shows the right image anywhere', { timeout: 180_000 }, async () => {
-    assert.ok(bigBrowser);
-    const page = await bigBrowser.newPage({ viewport: { width: 1280, height: 800 } });
-    const problems: string[] = [];
-    page.on('pageerror', (err) => problems.push(`pageerror: ${err.message}`));
-    page.on('console', (msg) => {
-      if (msg.type() === 'error') problems.push(`console: ${msg.text()}`);
-    });
-    await page.goto(bigUrl);
-    await page.getByRole('status', { name: 'Engine status' }).getByText('Tiny', { exact: false }).waitFor({ timeout: 120_000 });
+  it(
+    'paints the first page at once, keeps the DOM small, and shows the right image anywhere',
+    { timeout: 180_000 },
+    async () => {
+      assert.ok(bigBrowser);
+      const page = await bigBrowser.newPage({ viewport: { width: 1280, height: 800 } });
+      const problems: string[] = [];
+      page.on('pageerror', (err) => problems.push(`pageerror: ${err.message}`));
+      page.on('console', (msg) => {
+        if (msg.type() === 'error') problems.push(`console: ${msg.text()}`);
+      });
+      await page.goto(bigUrl);
+      await page
+        .getByRole('status', { name: 'Engine status' })
+        .getByText('Tiny', { exact: false })
+        .waitFor({ timeout: 120_000 });
 
-    const t0 = Date.now();
-    await page.getByRole('tab', { name: 'Gallery' }).click();
-    const firstTile = page.locator('li[data-index="0"] button.thumb');
-    await firstTile.waitFor({ timeout: 30_000 });
-    const firstPaint = Date.now() - t0;
-    console.log(`# gallery first paint over ${BIG_N.toLocaleString()} images: ${firstPaint} ms`);
-    assert.equal(await idOf(firstTile), BIG_N, 'newest first');
-    assert.match(await page.getByTestId('gallery-summary').innerText(), /^100,000 images/);
-    assert.equal(Number(await page.locator('ul[aria-label="Gallery images"]').getAttribute('data-total')), BIG_N);
+      const t0 = Date.now();
+      await page.getByRole('tab', { name: 'Gallery' }).click();
+      const firstTile = page.locator('li[data-index="0"] button.thumb');
+      await firstTile.waitFor({ timeout: 30_000 });
+      const firstPaint = Date.now() - t0;
+      console.log(`# gallery first paint over ${BIG_N.toLocaleString()} images: ${firstPaint} ms`);
+      assert.equal(await idOf(firstTile), BIG_N, 'newest first');
+      assert.match(await page.getByTestId('gallery-summary').innerText(), /^100,000 images/);
+      assert.equal(Number(await page.locator('ul[aria-label="Gallery images"]').getAttribute('data-total')), BIG_N);
 
-    const domTiles = (): Promise<number> => page.locator('ul[aria-label="Gallery images"] > li').count();
-    assert.ok((await domTiles()) < 150, `only rows on screen are in the DOM (${await domTiles()})`);
+      const domTiles = (): Promise<number> => page.locator('ul[aria-label="Gallery images"] > li').count();
+      assert.ok((await domTiles()) < 150, `only rows on screen are in the DOM (${await domTiles()})`);
 
-    // A dragged scrollbar: far past anything loaded, the tile there is still exactly the right image.
-    for (const i of [50_000, 77_777, 3_001, BIG_N - 1]) {
-      const tile = await scrollToIndex(page, i);
-      assert.equal(await idOf(tile), BIG_N - i, `index ${i}`);
-      assert.ok((await domTiles()) < 150, `DOM stays small at index ${i} (${await domTiles()})`);
-    }
-    await shot(page, 'gallery-100k.png');
+      // A dragged scrollbar: far past anything loaded, the tile there is still exactly the right image.
+      for (const i of [50_000, 77_777, 3_001, BIG_N - 1]) {
+        const tile = await scrollToIndex(page, i);
+        assert.equal(await idOf(tile), BIG_N - i, `index ${i}`);
+        assert.ok((await domTiles()) < 150, `DOM stays small at index ${i} (${await domTiles()})`);
+      }
+      await shots(page, 'gallery-100k');
 
-    // Smooth scrolling: frames while the grid is scrolled for a second (reported; the DOM bound above is the check).
-    // (A string, not a function: the test's compiler would wrap inner functions in a helper the page lacks.)
-    const frames = (await page.evaluate(`new Promise((resolve) => {
+      // Smooth scrolling: frames while the grid is scrolled for a second (reported; the DOM bound above is the check).
+      // (A string, not a function: the test's compiler would wrap inner functions in a helper the page lacks.)
+      const frames = (await page.evaluate(`new Promise((resolve) => {
       const scroller = document.querySelector('[data-testid="gallery-scroller"]');
       scroller.scrollTop = 0;
       let last = 0, worst = 0, n = 0;
@@ -384,51 +708,60 @@ describe('gallery at 100,000 images (web mode, headless Chromium)', { skip }, ()
         else resolve({ frames: n, worst });
       });
     })`)) as { frames: number; worst: number };
-    console.log(`# 60 scroll frames, longest frame ${frames.worst.toFixed(1)} ms`);
+      console.log(`# 60 scroll frames, longest frame ${frames.worst.toFixed(1)} ms`);
 
-    // Keyboard: from a tile, arrows move by one and by a row, End goes to the last image, Enter opens it, Esc closes.
-    const tile = await scrollToIndex(page, 50_000);
-    await tile.focus();
-    const focusedName = (): Promise<string | null> =>
-      page.evaluate(() => (globalThis as unknown as GridGlobals).document.activeElement?.getAttribute('aria-label') ?? null);
-    await page.keyboard.press('ArrowRight');
-    assert.match((await focusedName()) ?? '', /^Open image 49999:/);
-    const cols = Number(await page.locator('ul[aria-label="Gallery images"]').getAttribute('data-cols'));
-    await page.keyboard.press('ArrowDown');
-    assert.match((await focusedName()) ?? '', new RegExp(`^Open image ${49_999 - cols}:`));
-    await page.keyboard.press('End');
-    await page.waitForFunction(
-      () => /^Open image 1:/.test((globalThis as unknown as GridGlobals).document.activeElement?.getAttribute('aria-label') ?? ''),
-      undefined,
-      { timeout: 30_000 },
-    );
-    await page.keyboard.press('Enter');
-    const detail = page.getByRole('complementary', { name: 'Image 1' });
-    await detail.getByTestId('detail-prompt').waitFor({ timeout: 30_000 });
-    assert.equal(await detail.getByTestId('detail-prompt').innerText(), 'image 1');
-    await page.keyboard.press('Escape');
-    await detail.waitFor({ state: 'hidden' });
-    assert.match((await focusedName()) ?? '', /^Open image 1:/, 'focus goes back to the tile');
+      // Keyboard: from a tile, arrows move by one and by a row, End goes to the last image, Enter opens it, Esc closes.
+      const tile = await scrollToIndex(page, 50_000);
+      await tile.focus();
+      const focusedName = (): Promise<string | null> =>
+        page.evaluate(
+          () => (globalThis as unknown as GridGlobals).document.activeElement?.getAttribute('aria-label') ?? null,
+        );
+      await page.keyboard.press('ArrowRight');
+      assert.match((await focusedName()) ?? '', /^Open image 49999:/);
+      const cols = Number(await page.locator('ul[aria-label="Gallery images"]').getAttribute('data-cols'));
+      await page.keyboard.press('ArrowDown');
+      assert.match((await focusedName()) ?? '', new RegExp(`^Open image ${49_999 - cols}:`));
+      await page.keyboard.press('End');
+      await page.waitForFunction(
+        () =>
+          /^Open image 1:/.test(
+            (globalThis as unknown as GridGlobals).document.activeElement?.getAttribute('aria-label') ?? '',
+          ),
+        undefined,
+        { timeout: 30_000 },
+      );
+      await page.keyboard.press('Enter');
+      const detail = page.getByRole('complementary', { name: 'Image 1' });
+      await detail.getByTestId('detail-prompt').waitFor({ timeout: 30_000 });
+      assert.equal(await detail.getByTestId('detail-prompt').innerText(), 'image 1');
+      await page.keyboard.press('Escape');
+      await detail.waitFor({ state: 'hidden' });
+      assert.match((await focusedName()) ?? '', /^Open image 1:/, 'focus goes back to the tile');
 
-    // A filter narrows the count and the jumps stay exact inside it: starred = every 7th image.
-    await page.getByLabel('Starred', { exact: true }).check();
-    const starred = Math.floor(BIG_N / 7);
-    await page.getByTestId('gallery-summary').getByText(`${starred.toLocaleString()} images`, { exact: false }).waitFor();
-    const first = page.locator('li[data-index="0"] button.thumb');
-    await first.waitFor();
-    assert.equal(await idOf(first), 7 * starred);
-    const deep = await scrollToIndex(page, 9_000);
-    assert.equal(await idOf(deep), 7 * (starred - 9_000));
+      // A filter narrows the count and the jumps stay exact inside it: starred = every 7th image.
+      await page.getByLabel('Starred', { exact: true }).check();
+      const starred = Math.floor(BIG_N / 7);
+      await page
+        .getByTestId('gallery-summary')
+        .getByText(`${starred.toLocaleString()} images`, { exact: false })
+        .waitFor();
+      const first = page.locator('li[data-index="0"] button.thumb');
+      await first.waitFor();
+      assert.equal(await idOf(first), 7 * starred);
+      const deep = await scrollToIndex(page, 9_000);
+      assert.equal(await idOf(deep), 7 * (starred - 9_000));
 
-    // Oldest first: index i is image i + 1.
-    await page.getByLabel('Starred', { exact: true }).uncheck();
-    await page.getByLabel('Sort').selectOption('oldest');
-    await page.getByTestId('gallery-summary').getByText('100,000 images', { exact: false }).waitFor();
-    await page.locator('li[data-index="0"] button.thumb[aria-label^="Open image 1:"]').waitFor({ timeout: 30_000 });
-    const old = await scrollToIndex(page, 60_001);
-    assert.equal(await idOf(old), 60_002);
+      // Oldest first: index i is image i + 1.
+      await page.getByLabel('Starred', { exact: true }).uncheck();
+      await page.getByLabel('Sort').selectOption('oldest');
+      await page.getByTestId('gallery-summary').getByText('100,000 images', { exact: false }).waitFor();
+      await page.locator('li[data-index="0"] button.thumb[aria-label^="Open image 1:"]').waitFor({ timeout: 30_000 });
+      const old = await scrollToIndex(page, 60_001);
+      assert.equal(await idOf(old), 60_002);
 
-    assert.deepEqual(problems, []);
-    await page.close();
-  });
+      assert.deepEqual(problems, []);
+      await page.close();
+    },
+  );
 });
