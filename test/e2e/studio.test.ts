@@ -403,7 +403,7 @@ describe('studio E2E (web mode, headless Chromium)', { skip }, () => {
       await says('1 image in the trash');
       await page.getByRole('button', { name: 'Empty trash…' }).click();
       const confirmEmpty = page.getByRole('dialog', { name: 'Empty the trash?' });
-      await confirmEmpty.getByText('1 image and their files', { exact: false }).waitFor();
+      await confirmEmpty.getByText('1 image and its file will be deleted', { exact: false }).waitFor();
       await shots(page, 'gallery-empty-trash');
       await confirmEmpty.getByRole('button', { name: 'Keep them' }).click();
       await confirmEmpty.waitFor({ state: 'hidden' });
@@ -722,6 +722,16 @@ describe('gallery at 100,000 images (web mode, headless Chromium)', { skip }, ()
       const cols = Number(await page.locator('ul[aria-label="Gallery images"]').getAttribute('data-cols'));
       await page.keyboard.press('ArrowDown');
       assert.match((await focusedName()) ?? '', new RegExp(`^Open image ${49_999 - cols}:`));
+      // Space selects the focused image; Shift+arrows extend the selection from it; Esc clears it.
+      await page.keyboard.press('Space');
+      const selectedCount = page.getByRole('toolbar', { name: 'Selected images' }).getByTestId('selection-count');
+      assert.equal(await selectedCount.innerText(), '1 selected');
+      await page.keyboard.press('Shift+ArrowRight');
+      await page.keyboard.press('Shift+ArrowRight');
+      assert.equal(await selectedCount.innerText(), '3 selected');
+      assert.match((await focusedName()) ?? '', new RegExp(`^Open image ${49_997 - cols}:.*\\(selected\\)$`));
+      await page.keyboard.press('Escape');
+      await selectedCount.waitFor({ state: 'hidden' });
       await page.keyboard.press('End');
       await page.waitForFunction(
         () =>
