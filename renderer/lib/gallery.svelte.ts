@@ -30,6 +30,8 @@ export type Sort = 'newest' | 'oldest';
 const SIMILAR_K = 100;
 /** Library events are gathered this long before the grid is brought up to date. */
 const SETTLE_MS = 150;
+/** The largest file gallery.import takes. */
+const MAX_IMPORT_BYTES = 64 * 2 ** 20;
 /** The most images one bulk action takes (the contract's limit). */
 export const MAX_BULK = 10_000;
 
@@ -472,8 +474,19 @@ export class GalleryState {
   // Import (files dropped on the gallery)
 
   importFiles = async (files: File[]): Promise<void> => {
-    const images = files.filter((f) => /^image\/(png|jpeg|webp)$/.test(f.type) || /\.(png|jpe?g|webp)$/i.test(f.name));
-    const refused = files.length - images.length;
+    const pictures = files.filter(
+      (f) => /^image\/(png|jpeg|webp)$/.test(f.type) || /\.(png|jpe?g|webp)$/i.test(f.name),
+    );
+    // The contract's limit per file: refused here, by name, rather than failing the whole drop.
+    const images = pictures.filter((f) => f.size > 0 && f.size <= MAX_IMPORT_BYTES);
+    const tooBig = pictures.filter((f) => !images.includes(f));
+    const refused = files.length - pictures.length;
+    if (tooBig.length)
+      this.#say(
+        `${tooBig.map((f) => f.name).join(', ')}: ${tooBig.length === 1 ? 'is' : 'are'} empty or over ${MAX_IMPORT_BYTES / 2 ** 20} MiB, not imported.`,
+        true,
+      );
+    if (!images.length && tooBig.length) return;
     if (!images.length) {
       this.#say(
         files.length ? 'Only PNG, JPEG and WebP pictures can be imported.' : 'Nothing to import: drop image files.',
@@ -498,6 +511,7 @@ export class GalleryState {
       const parts = [`Imported ${plural(out.imported.length, 'image')}`];
       if (out.duplicates.length) parts.push(`${plural(out.duplicates.length, 'file')} already in the library`);
       if (refused) parts.push(`${plural(refused, 'file')} skipped (not a picture)`);
+      if (tooBig.length) parts.push(`${plural(tooBig.length, 'file')} skipped (empty or too big)`);
       const jobs = out.jobs.length ? `; ${plural(out.jobs.length, 'encoding job')} queued` : '';
       this.#say(`${parts.join(', ')}${jobs}.`);
     } catch (err) {

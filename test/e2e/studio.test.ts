@@ -443,6 +443,17 @@ describe('studio E2E (web mode, headless Chromium)', { skip }, () => {
       assert.match((await thumb(0).getAttribute('aria-label')) ?? '', /^Open image \d+: a blue square in the rain$/);
       assert.equal(await grid.locator('li[data-index="0"] .kind').innerText(), 'import');
 
+      // A file that is not a picture is refused with a message that says what can be imported.
+      const text = await page.evaluateHandle(() => {
+        const g = globalThis as unknown as DropGlobals;
+        const dt = new g.DataTransfer();
+        dt.items.add(new g.File([new Uint8Array([104, 105])], 'notes.txt', { type: 'text/plain' }));
+        return dt;
+      });
+      await page.dispatchEvent('[role="region"][aria-label="Gallery"]', 'drop', { dataTransfer: text });
+      await message.getByText('Only PNG, JPEG and WebP pictures can be imported.').waitFor();
+      await says(/^6 images$/);
+
       // Export the selection into a folder: the PNG is written there.
       const exportDir = mkdtempSync(join(tmpdir(), 'studio-e2e-export-'));
       try {
