@@ -1,6 +1,12 @@
 // Parity with diffusers: run our pipeline on a fixture made by the toolchain (test/fixtures/<name>/:
 // fixture.json + fixture.safetensors, format in models/README.md) with the fixture's
 // injected latents and per-step noise, and measure the max abs error of every stage.
+//
+// Verdict per stage: within the tolerance (2e-3) of the float32 reference, or within twice the reference's own
+// fidelity floor, which the fixture builder measures by running the same case with every network in float64
+// (`float64_discrepancy`: max |float32 − float64| per role). Where float32 rounding is amplified (x0 at t = 999,
+// ×1/√ᾱ ≈ 2e4) the reference is itself only that close to its exact result, and a port cannot be held closer to
+// it than the two float32 results can be to each other. Fixtures without the field are judged on the tolerance.
 import { readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { clipPixelValues, decodeImage } from './image.ts';
@@ -37,6 +43,8 @@ interface FixtureCase {
   decoder_timesteps: number[];
   super_res_timesteps: number[];
   tensors: Record<string, string>;
+  /** Per role: max abs difference between the float32 reference and the same case run in float64 (optional). */
+  float64_discrepancy?: Record<string, number>;
 }
 
 export interface Fixture {
@@ -88,6 +96,11 @@ export interface StageError {
   rawMaxAbsError?: number;
   /** Elements left out: x0 unclipped at t=999, where float32 rounding is amplified ~20,000× (see runCase). */
   excluded?: number;
+  /** The reference's own float32-vs-float64 discrepancy on this stage's roles, when the fixture records it. */
+  floor?: number;
+  /** What the error is held to: max(tolerance, 2 × floor). */
+  limit: number;
+  ok: boolean;
 }
 
 export interface CaseReport {
@@ -98,6 +111,8 @@ export interface CaseReport {
   maxAbsError: number;
   /** Our token ids equal the fixture's (transformers') for every prompt. */
   tokensMatch: boolean;
+  /** Tokens match and every stage is within its limit. */
+  ok: boolean;
 }
 
 function maxAbs(a: Float32Array, b: Float32Array, skip?: Set<number>): number {
@@ -111,20 +126,41 @@ function maxAbs(a: Float32Array, b: Float32Array, skip?: Set<number>): number {
   return m;
 }
 
-/** Runs every case of a fixture; returns per-stage max abs errors. `maxBatch`: images per network call. */
-export async function runParity(pack: Pack, fixture: Fixture, maxBatch = 1): Promise<CaseReport[]> {
+/**
+ * Runs every case of a fixture; returns per-stage max abs errors and verdicts. `maxBatch`: images per network
+ * call; `tolerance`: max abs error accepted whatever the reference's floor.
+ */
+export async function runParity(
+  pack: Pack,
+  fixture: Fixture,
+  maxBatch = 1,
+  tolerance = PARITY_TOLERANCE,
+): Promise<CaseReport[]> {
   const reports: CaseReport[] = [];
-  for (const c of fixture.cases) reports.push(await runCase(pack, fixture, c, maxBatch));
+  for (const c of fixture.cases) reports.push(await runCase(pack, fixture, c, maxBatch, tolerance));
   return reports;
 }
 
-async function runCase(pack: Pack, fixture: Fixture, c: FixtureCase, maxBatch: number): Promise<CaseReport> {
+async function runCase(
+  pack: Pack,
+  fixture: Fixture,
+  c: FixtureCase,
+  maxBatch: number,
+  tolerance: number,
+): Promise<CaseReport> {
   const n = c.num_images_per_prompt;
   const B = c.prompts.length * n;
   const variation = c.kind === 'image_variation';
   const stages: StageError[] = [];
+  /** The verdict on a stage's error: the tolerance, or twice the reference's floor on its roles. */
+  const judge = (stage: string, roles: string[], err: Omit<StageError, 'stage' | 'limit' | 'ok'>): StageError => {
+    const known = roles.map((r) => c.float64_discrepancy?.[r]).filter((f): f is number => f !== undefined);
+    const floor = known.length ? Math.max(...known) : undefined;
+    const limit = Math.max(tolerance, 2 * (floor ?? 0));
+    return { stage, ...err, ...(floor !== undefined ? { floor } : {}), limit, ok: err.maxAbsError <= limit };
+  };
   const add = (stage: string, ours: Float32Array, role: string): void => {
-    stages.push({ stage, maxAbsError: maxAbs(ours, tensorOf(fixture, c, role).data) });
+    stages.push(judge(stage, [role], { maxAbsError: maxAbs(ours, tensorOf(fixture, c, role).data) }));
   };
 
   // Tokens: ours must equal transformers' (the fixture's input_ids), then text embeddings.
@@ -238,9 +274,11 @@ async function runCase(pack: Pack, fixture: Fixture, c: FixtureCase, maxBatch: n
       conditioned = Math.max(conditioned, maxAbs(a, b, skip));
     }
     stages.push(
-      skip.size
-        ? { stage, maxAbsError: conditioned, rawMaxAbsError: raw, excluded: skip.size }
-        : { stage, maxAbsError: raw },
+      judge(
+        stage,
+        present,
+        skip.size ? { maxAbsError: conditioned, rawMaxAbsError: raw, excluded: skip.size } : { maxAbsError: raw },
+      ),
     );
   }
   return {
@@ -249,5 +287,6 @@ async function runCase(pack: Pack, fixture: Fixture, c: FixtureCase, maxBatch: n
     stages,
     maxAbsError: Math.max(...stages.map((s) => s.maxAbsError)),
     tokensMatch,
+    ok: tokensMatch && stages.every((s) => s.ok),
   };
 }

@@ -203,3 +203,27 @@ def test_fixture_noise_is_complete(fixture):
                 assert (f"{stage}_noise/{i}" in case["tensors"]) == (t > 0)
         for role, key in case["tensors"].items():
             assert key == f"{case['name']}/{role}" and key in T and T[key].dtype == np.float32
+
+
+def test_fixture_records_the_float64_floor(fixture):
+    """Every compared role of every case carries the reference's float32-vs-float64 discrepancy (the parity tool's
+    fidelity floor): float32 rounding where the reference is well-conditioned, larger only on the final image (x0 at
+    t = 999 amplifies it)."""
+    from unclip_toolchain.tiny import FLOOR_ROLES
+
+    spec, _ = fixture
+    for case in spec["cases"]:
+        floor = case["float64_discrepancy"]
+        assert set(floor) == {r for r in FLOOR_ROLES if r in case["tensors"]}, case["name"]
+        assert all(np.isfinite(v) and v >= 0 for v in floor.values())
+        assert all(v < 1e-4 for r, v in floor.items() if r != "image"), (case["name"], floor)
+        assert floor.get("pixel_values", 0.0) == 0.0  # the processor's output, fed to both runs alike
+
+
+def test_float64_discrepancy_is_the_max_abs_difference_per_role():
+    from unclip_toolchain.tiny import float64_discrepancy
+
+    f32 = {"image": torch.tensor([0.5, -0.25], dtype=torch.float32), "other": torch.zeros(1)}
+    f64 = {"image": torch.tensor([0.5, -0.2], dtype=torch.float64)}
+    out = float64_discrepancy(f32, f64)
+    assert list(out) == ["image"] and abs(out["image"] - 0.05) < 1e-12

@@ -8,7 +8,10 @@
 2. exports them with the exporter (export.py) to --out-pack;
 3. runs diffusers' own UnCLIPPipeline / UnCLIPImageVariationPipeline, loaded back from those folders, with ALL noise
    injected (initial latents as pipeline arguments, per-step noise by replacing the scheduler's `randn_tensor` with
-   a queue of pre-drawn tensors), and records inputs, noise and every stage output (fixture format: models/README.md).
+   a queue of pre-drawn tensors), and records inputs, noise and every stage output (fixture format: models/README.md);
+4. runs both again with every network in float64 on the same noise and records, per case, the max abs difference
+   of each compared stage from the float32 run ("float64_discrepancy"): the reference's own fidelity floor, which
+   `unclip parity` accepts twice of where float32 rounding is amplified beyond its 2e-3 tolerance.
 
 Every argument is stored in fixture.json so the fixture can be rebuilt byte-identically with --from-fixture.
 """
@@ -152,7 +155,24 @@ def _tokenize(tok, texts):
     return enc.input_ids, enc.attention_mask
 
 
-def run_text2img(pipe, a, gen) -> tuple[dict, dict]:
+def _noise(gen, given, stages, ts, shapes, dtype):
+    """Initial latents and per-step noise of each stage, drawn in the pipeline's own generator order (dossier §2.6)
+    or, with `given` (an earlier run's tensors), the same values again in `dtype`; the per-step noise also as the
+    scheduler's queue."""
+    tensors: dict = {}
+    noise: list = []
+    draw = (lambda key, shape: given[key].to(dtype)) if given is not None else (lambda key, shape: _draw(gen, shape))
+    for stage in stages:
+        tensors[f"{stage}_latents"] = draw(f"{stage}_latents", shapes[stage])
+        for i, t in enumerate(ts[stage]):
+            if t > 0:
+                tensors[f"{stage}_noise/{i}"] = draw(f"{stage}_noise/{i}", shapes[stage])
+                noise.append(tensors[f"{stage}_noise/{i}"])
+    return tensors, noise
+
+
+def run_text2img(pipe, a, gen, given: dict | None = None) -> tuple[dict, dict]:
+    """diffusers' UnCLIPPipeline with all noise injected: drawn from `gen`, or `given` (a float64 re-run)."""
     import torch
 
     P, n = len(a.prompts), a.n
@@ -162,24 +182,8 @@ def run_text2img(pipe, a, gen) -> tuple[dict, dict]:
     O = pipe.super_res_first.config.sample_size
     ts = {s: _timesteps(getattr(pipe, f"{s}_scheduler"), k) for s, k in
           (("prior", a.steps_prior), ("decoder", a.steps_decoder), ("super_res", a.steps_sr))}
-    tensors: dict = {}
-    noise: list = []
-    # draw order = the pipeline's own generator order (dossier §2.6)
-    tensors["prior_latents"] = _draw(gen, (B, E))
-    for i, t in enumerate(ts["prior"]):
-        if t > 0:
-            tensors[f"prior_noise/{i}"] = _draw(gen, (B, E))
-            noise.append(tensors[f"prior_noise/{i}"])
-    tensors["decoder_latents"] = _draw(gen, (B, 3, D, D))
-    for i, t in enumerate(ts["decoder"]):
-        if t > 0:
-            tensors[f"decoder_noise/{i}"] = _draw(gen, (B, 3, D, D))
-            noise.append(tensors[f"decoder_noise/{i}"])
-    tensors["super_res_latents"] = _draw(gen, (B, 3, O, O))
-    for i, t in enumerate(ts["super_res"]):
-        if t > 0:
-            tensors[f"super_res_noise/{i}"] = _draw(gen, (B, 3, O, O))
-            noise.append(tensors[f"super_res_noise/{i}"])
+    tensors, noise = _noise(gen, given, ("prior", "decoder", "super_res"), ts,
+                            {"prior": (B, E), "decoder": (B, 3, D, D), "super_res": (B, 3, O, O)}, pipe.prior.dtype)
 
     cap: dict = {}
     handles = _hooks(pipe, cap)
@@ -215,7 +219,8 @@ def run_text2img(pipe, a, gen) -> tuple[dict, dict]:
         for i, x in enumerate(cap[f"{stage}_trajectory"]):
             tensors[f"{stage}_trajectory/{i}"] = x
     tensors["image"] = cap["super_res_trajectory"][-1]
-    _check_final(out.images, tensors["image"])
+    if given is None:
+        _check_final(out.images, tensors["image"])
     case = {
         "name": "text2img", "kind": "text_to_image", "prompts": list(a.prompts), "num_images_per_prompt": n,
         "do_classifier_free_guidance": do_cfg,
@@ -242,7 +247,8 @@ def make_input_image(seed: int, width: int = 48, height: int = 40):
     return Image.fromarray(np.clip(np.round(img), 0, 255).astype(np.uint8), "RGB")
 
 
-def run_variation(pipe, a, gen, image) -> tuple[dict, dict]:
+def run_variation(pipe, a, gen, image, given: dict | None = None) -> tuple[dict, dict]:
+    """diffusers' UnCLIPImageVariationPipeline with all noise injected (as run_text2img)."""
     import torch
 
     n = a.n
@@ -251,18 +257,8 @@ def run_variation(pipe, a, gen, image) -> tuple[dict, dict]:
     O = pipe.super_res_first.config.sample_size
     ts = {s: _timesteps(getattr(pipe, f"{s}_scheduler"), k) for s, k in
           (("decoder", a.steps_decoder), ("super_res", a.steps_sr))}
-    tensors: dict = {}
-    noise: list = []
-    tensors["decoder_latents"] = _draw(gen, (B, 3, D, D))
-    for i, t in enumerate(ts["decoder"]):
-        if t > 0:
-            tensors[f"decoder_noise/{i}"] = _draw(gen, (B, 3, D, D))
-            noise.append(tensors[f"decoder_noise/{i}"])
-    tensors["super_res_latents"] = _draw(gen, (B, 3, O, O))
-    for i, t in enumerate(ts["super_res"]):
-        if t > 0:
-            tensors[f"super_res_noise/{i}"] = _draw(gen, (B, 3, O, O))
-            noise.append(tensors[f"super_res_noise/{i}"])
+    tensors, noise = _noise(gen, given, ("decoder", "super_res"), ts,
+                            {"decoder": (B, 3, D, D), "super_res": (B, 3, O, O)}, pipe.decoder.dtype)
     cap: dict = {}
     handles = _hooks(pipe, cap)
     try:
@@ -287,7 +283,8 @@ def run_variation(pipe, a, gen, image) -> tuple[dict, dict]:
         for i, x in enumerate(cap[f"{stage}_trajectory"]):
             tensors[f"{stage}_trajectory/{i}"] = x
     tensors["image"] = cap["super_res_trajectory"][-1]
-    _check_final(out.images, tensors["image"])
+    if given is None:
+        _check_final(out.images, tensors["image"])
     case = {
         "name": "variation", "kind": "image_variation", "input_image": "variation_input.png",
         "num_images_per_prompt": n, "do_classifier_free_guidance": do_cfg,
@@ -297,6 +294,28 @@ def run_variation(pipe, a, gen, image) -> tuple[dict, dict]:
         "decoder_timesteps": ts["decoder"], "super_res_timesteps": ts["super_res"],
     }
     return case, tensors
+
+
+# Roles the parity tool compares (main/engine/parity.ts), each with the reference's float32-vs-float64 discrepancy.
+FLOOR_ROLES = ("text_embeds", "last_hidden_state", "uncond_text_embeds", "pixel_values", "image_embeddings",
+               "text_proj_encoder_hidden_states", "text_proj_additive_time", "decoder_image", "upscaled", "image")
+
+
+def _to_float64(pipes) -> None:
+    import torch
+
+    for pipe in pipes:
+        for comp in pipe.components.values():
+            if isinstance(comp, torch.nn.Module):
+                comp.to(torch.float64)
+
+
+def float64_discrepancy(f32: dict, f64: dict) -> dict:
+    """Max abs difference per role between the float32 reference and the same run in float64: how far the reference
+    itself is from its own exact result, the floor below which no float32 port can be judged (at t = 999, x0 multiplies
+    ε's rounding by 1/√ᾱ ≈ 2e4 wherever it is not clamped)."""
+    return {role: float((f32[role].double() - f64[role].double()).abs().max()) for role in FLOOR_ROLES
+            if role in f32 and role in f64}
 
 
 def _check_final(np_images, image):
@@ -410,6 +429,10 @@ def build(a, log=print, keep_pipelines: Path | None = None) -> dict:
         case1, t1 = run_text2img(t2i, a, gen)
         image = make_input_image(a.seed)
         case2, t2 = run_variation(iv, a, gen, image)
+        # the reference's own fidelity floor: the same runs, same noise, every network in float64
+        _to_float64((t2i, iv))
+        case1["float64_discrepancy"] = float64_discrepancy(t1, run_text2img(t2i, a, None, given=t1)[1])
+        case2["float64_discrepancy"] = float64_discrepancy(t2, run_variation(iv, a, None, image, given=t2)[1])
 
         tensors = {}
         for case, ts in ((case1, t1), (case2, t2)):
