@@ -141,6 +141,18 @@ describe('studio E2E (web mode, headless Chromium)', { skip }, () => {
       const status = page.getByRole('status', { name: 'Engine status' });
       await status.getByText('Tiny', { exact: false }).waitFor({ timeout: 120_000 });
 
+      // A new library: the Gallery says what to do and leads back to Create.
+      await page.getByRole('tab', { name: 'Gallery' }).click();
+      const empty = page.getByTestId('gallery-empty');
+      await empty.getByText('The gallery is empty.', { exact: false }).waitFor({ timeout: 30_000 });
+      await empty.getByRole('button', { name: 'Make images in Create' }).click();
+      assert.equal(await page.getByRole('tab', { name: 'Create' }).getAttribute('aria-selected'), 'true');
+      await page.waitForFunction(
+        () =>
+          (globalThis as unknown as { document: { activeElement: { id: string } | null } }).document.activeElement
+            ?.id === 'create-prompt',
+      );
+
       // Settings start at the pack's defaults (tiny-reference: 3 steps each).
       assert.equal(await page.getByLabel('Decoder steps').inputValue(), '3');
 
