@@ -110,11 +110,10 @@ export class GalleryState {
   messageIsError = $state(false);
 
   ranked = $derived(this.similarTo !== null || (this.semantic && this.searched.trim().length > 0));
-  /** Some filter besides the shelf narrows the grid. */
+  /** Some filter besides the shelf and the board narrows the grid. */
   filtered = $derived(
     this.starredOnly ||
       this.kinds.length > 0 ||
-      this.boardId !== null ||
       this.fromDate !== '' ||
       this.toDate !== '' ||
       this.pack !== '',
@@ -260,7 +259,6 @@ export class GalleryState {
   clearFilters = (): void => {
     this.starredOnly = false;
     this.kinds = [];
-    this.boardId = null;
     this.fromDate = '';
     this.toDate = '';
     this.pack = '';

@@ -102,6 +102,8 @@ export class GridPager {
       this.ready = false;
       this.total = 0;
       this.epoch++;
+      // The grid goes back to the top: do not fetch the old scroll position's rows of the new listing.
+      this.#want = [0, PAGE];
     }
     this.version++;
     if (source.kind === 'ranked') {
