@@ -90,6 +90,8 @@ export class GalleryState {
   anchor = $state<number | null>(null);
   /** The grid's keyboard position (an index). */
   focusIndex = $state(0);
+  /** Where the grid was scrolled to in which listing (restored when the Gallery is shown again). Not reactive. */
+  scrollMemory = { epoch: -1, top: 0 };
 
   boards = $state.raw<BoardView[]>([]);
   packs = $state.raw<{ name: string; sha256: string; count: number }[]>([]);
@@ -112,11 +114,7 @@ export class GalleryState {
   ranked = $derived(this.similarTo !== null || (this.semantic && this.searched.trim().length > 0));
   /** Some filter besides the shelf and the board narrows the grid. */
   filtered = $derived(
-    this.starredOnly ||
-      this.kinds.length > 0 ||
-      this.fromDate !== '' ||
-      this.toDate !== '' ||
-      this.pack !== '',
+    this.starredOnly || this.kinds.length > 0 || this.fromDate !== '' || this.toDate !== '' || this.pack !== '',
   );
   board = $derived(this.boards.find((b) => b.id === this.boardId) ?? null);
 

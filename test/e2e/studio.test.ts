@@ -716,6 +716,13 @@ describe('gallery at 100,000 images (web mode, headless Chromium)', { skip }, ()
       }
       await shots(page, 'gallery-100k');
 
+      // Another view and back: the grid is where it was.
+      await scrollToIndex(page, 42_000);
+      await page.getByRole('tab', { name: 'Create' }).click();
+      await page.getByRole('tab', { name: 'Gallery' }).click();
+      await page.locator('li[data-index="42000"] button.thumb').waitFor({ timeout: 30_000 });
+      assert.equal(await idOf(page.locator('li[data-index="42000"] button.thumb')), BIG_N - 42_000);
+
       // Smooth scrolling: frames while the grid is scrolled for a second (reported; the DOM bound above is the check).
       // (A string, not a function: the test's compiler would wrap inner functions in a helper the page lacks.)
       const frames = (await page.evaluate(`new Promise((resolve) => {
@@ -755,6 +762,16 @@ describe('gallery at 100,000 images (web mode, headless Chromium)', { skip }, ()
       assert.match((await focusedName()) ?? '', new RegExp(`^Open image ${49_997 - cols}:.*\\(selected\\)$`));
       await page.keyboard.press('Escape');
       await selectedCount.waitFor({ state: 'hidden' });
+      // S stars the focused image, and again unstars it.
+      const focusedId = Number(/^Open image (\d+)/.exec((await focusedName()) ?? '')?.[1]);
+      const was = focusedId % 7 === 0 ? 'true' : 'false';
+      const starState = (v: string): Locator =>
+        page.locator(`button[aria-label="Star image ${focusedId}"][aria-pressed="${v}"]`);
+      await starState(was).waitFor();
+      await page.keyboard.press('s');
+      await starState(was === 'true' ? 'false' : 'true').waitFor({ timeout: 30_000 });
+      await page.keyboard.press('s');
+      await starState(was).waitFor({ timeout: 30_000 });
       await page.keyboard.press('End');
       await page.waitForFunction(
         () =>
