@@ -791,7 +791,7 @@ export class Library {
               `INSERT INTO meta (key, value) VALUES ('images_deleted_max', CAST(? AS TEXT))
                ON CONFLICT (key) DO UPDATE SET value = CAST(max(CAST(value AS INTEGER), CAST(excluded.value AS INTEGER)) AS TEXT)`,
             )
-            .run(Math.max(...ids));
+            .run(ids.reduce((a, b) => Math.max(a, b)));
           this.db.prepare('DELETE FROM images WHERE id IN (SELECT value FROM json_each(?))').run(JSON.stringify(ids));
           const shas = [...new Set(rows.map((r) => r.file_sha256))].filter((s) => !this.shaUsed(s));
           const journal = this.db.prepare(
