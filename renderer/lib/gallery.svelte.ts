@@ -30,6 +30,8 @@ export type Sort = 'newest' | 'oldest';
 const SIMILAR_K = 100;
 /** Library events are gathered this long before the grid is brought up to date. */
 const SETTLE_MS = 150;
+/** How long a message about something that worked stays up. */
+const MESSAGE_MS = 12_000;
 /** The largest file gallery.import takes. */
 const MAX_IMPORT_BYTES = 64 * 2 ** 20;
 /** The most images one bulk action takes (the contract's limit). */
@@ -90,8 +92,8 @@ export class GalleryState {
   anchor = $state<number | null>(null);
   /** The grid's keyboard position (an index). */
   focusIndex = $state(0);
-  /** Where the grid was scrolled to in which listing (restored when the Gallery is shown again). Not reactive. */
-  scrollMemory = { epoch: -1, top: 0 };
+  /** The first image on screen, in which listing (scrolled back to when the Gallery is shown again). Not reactive. */
+  scrollMemory = { epoch: -1, index: 0 };
 
   boards = $state.raw<BoardView[]>([]);
   packs = $state.raw<{ name: string; sha256: string; count: number }[]>([]);
@@ -123,6 +125,7 @@ export class GalleryState {
   #timer: ReturnType<typeof setTimeout> | null = null;
   #detailGeneration = 0;
   #rankedGeneration = 0;
+  #messageTimer: ReturnType<typeof setTimeout> | null = null;
 
   constructor(api: StudioApi) {
     this.#api = api;
@@ -394,6 +397,15 @@ export class GalleryState {
     });
   };
 
+  /** Puts one image on a board (from its details). */
+  addToBoard = (boardId: number, id: number): Promise<void> => {
+    const name = this.boards.find((b) => b.id === boardId)?.name ?? `board ${boardId}`;
+    return this.#act(async () => {
+      await this.#api.boardsAdd({ boardId, ids: [id] });
+      await this.loadBoards();
+    }, `Added image ${id} to “${name}”.`);
+  };
+
   removeSelectedFromBoard = (): Promise<void> => {
     const boardId = this.boardId;
     const ids = this.#ids();
@@ -645,7 +657,16 @@ export class GalleryState {
   #say(text: string, isError = false): void {
     this.message = text;
     this.messageIsError = isError;
+    if (this.#messageTimer !== null) clearTimeout(this.#messageTimer);
+    // What went right fades after a while; what went wrong stays until dismissed or replaced.
+    this.#messageTimer = isError ? null : setTimeout(() => this.dismissMessage(), MESSAGE_MS);
   }
+
+  dismissMessage = (): void => {
+    if (this.#messageTimer !== null) clearTimeout(this.#messageTimer);
+    this.#messageTimer = null;
+    this.message = null;
+  };
 
   // ---------------------------------------------------------------------------------------------
   // Library events

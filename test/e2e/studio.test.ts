@@ -65,6 +65,8 @@ async function shots(page: Page, name: string): Promise<void> {
   }
   await page.emulateMedia({ colorScheme: null });
   if (viewport) await page.setViewportSize(viewport);
+  // The grid lays itself out again (a ResizeObserver) before anything reads its columns.
+  await page.waitForTimeout(300);
 }
 
 let serverProcess: ChildProcess | undefined;
@@ -229,7 +231,7 @@ describe('studio E2E (web mode, headless Chromium)', { skip }, () => {
 
       // A variation: four new images, each a child of the source.
       await detail.getByRole('button', { name: /^Vary/ }).click();
-      await detail.getByRole('status').getByText('queued', { exact: false }).waitFor();
+      await page.getByTestId('gallery-message').getByText('queued', { exact: false }).waitFor();
       await tiles.nth(5).waitFor({ timeout: 180_000 });
       const children = detail.getByRole('list', { name: 'Children' }).getByRole('listitem');
       await children.nth(3).waitFor({ timeout: 30_000 });
@@ -402,6 +404,32 @@ describe('studio E2E (web mode, headless Chromium)', { skip }, () => {
       await says(/^6 images$/);
       assert.equal(await library.getByRole('button', { name: /^Favourites/ }).count(), 0);
       assert.ok(await library.getByText('No boards yet', { exact: false }).isVisible());
+
+      // At 800×600 the details lie over the grid; while several images are selected they step aside so
+      // that the selection's bar is reachable (nothing lies over its buttons).
+      await page.setViewportSize({ width: 800, height: 600 });
+      await thumb(0).click();
+      const drawer = page.getByRole('complementary', { name: /^Image \d+$/ });
+      await drawer.waitFor();
+      await thumb(1).click({ modifiers: ['Control'] });
+      await drawer.waitFor({ state: 'hidden' });
+      const trashButton = selection.getByRole('button', { name: 'Move to trash' });
+      const box = await trashButton.boundingBox();
+      assert.ok(box);
+      const onTop = await page.evaluate(
+        ([x, y]) =>
+          (
+            globalThis as unknown as {
+              document: { elementFromPoint(x: number, y: number): { getAttribute(n: string): string | null } | null };
+            }
+          ).document
+            .elementFromPoint(x!, y!)
+            ?.getAttribute('aria-label') ?? null,
+        [box.x + box.width / 2, box.y + box.height / 2],
+      );
+      assert.equal(onTop, 'Move to trash');
+      await selection.getByRole('button', { name: 'Clear selection' }).click();
+      await page.setViewportSize({ width: 1280, height: 800 });
 
       // Trash two, restore one from the trash view, then empty the trash (asked first; "Keep" keeps).
       await thumb(2).click();
