@@ -577,6 +577,20 @@ export class GalleryState {
     this.open(id);
   };
 
+  /** Opens a parent or child from the lineage; a selection of just the image left follows to it. */
+  walkTo = (id: number): void => {
+    const from = this.selectedId;
+    if (from !== null && this.selected.size === 1 && this.selected.has(from)) {
+      this.selected = new Set([id]);
+      const i = this.pager.indexOf(id);
+      if (i >= 0) {
+        this.anchor = i;
+        this.focusIndex = i;
+      }
+    }
+    this.open(id);
+  };
+
   open = (id: number): void => {
     if (this.selectedId !== id) {
       this.diffTo = '';

@@ -244,6 +244,14 @@ describe('studio E2E (web mode, headless Chromium)', { skip }, () => {
       await parents.waitFor({ timeout: 30_000 });
       assert.match(await parents.innerText(), new RegExp(`Image ${sourceId} \\(vary\\)`));
       assert.equal(await detail.getByText('Variation', { exact: true }).count(), 1);
+      // The selection (the source) followed the walk to the child.
+      const childName = await detail.getByRole('heading', { level: 2 }).innerText();
+      const childId = Number(/\d+/.exec(childName)?.[0]);
+      assert.match(
+        (await page.getByRole('button', { name: new RegExp(`^Open image ${childId}:`) }).getAttribute('aria-label')) ??
+          '',
+        /\(selected\)$/,
+      );
       await shots(page, 'gallery-lineage');
 
       assert.deepEqual(problems, []);
@@ -387,6 +395,12 @@ describe('studio E2E (web mode, headless Chromium)', { skip }, () => {
       await selection.getByLabel('Add the selected images to a board').selectOption({ label: 'Picks' });
       await message.getByText('Added 2 images to “Picks”.').waitFor();
       await library.getByRole('button', { name: 'Picks 2 images' }).waitFor();
+      // The details of the image clicked first list the board it is on now.
+      await page
+        .getByRole('complementary', { name: `Image ${ids[0]}` })
+        .getByTestId('detail-boards')
+        .getByRole('button', { name: 'Show board Picks' })
+        .waitFor({ timeout: 30_000 });
       await library.getByRole('button', { name: /^Picks/ }).click();
       await says('2 images on “Picks”');
       assert.deepEqual(await Promise.all([0, 1].map(idAt)), ids.slice(0, 2));
