@@ -403,6 +403,7 @@ describe('studio E2E (web mode, headless Chromium)', { skip }, () => {
         .waitFor({ timeout: 30_000 });
       await library.getByRole('button', { name: /^Picks/ }).click();
       await says('2 images on “Picks”');
+      await shots(page, 'gallery-board');
       assert.deepEqual(await Promise.all([0, 1].map(idAt)), ids.slice(0, 2));
       await library.getByRole('button', { name: 'Rename board Picks' }).click();
       await library.getByLabel('New name for Picks').fill('Favourites');
