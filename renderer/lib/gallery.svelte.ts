@@ -97,6 +97,8 @@ export class GalleryState {
 
   boards = $state.raw<BoardView[]>([]);
   packs = $state.raw<{ name: string; sha256: string; count: number }[]>([]);
+  /** How many images the library and its trash hold (the sidebar's counts; null until read). */
+  counts = $state.raw<{ images: number; trashed: number } | null>(null);
   /** The jobs the last drop queued (encode + invert of each new image). */
   importJobs = $state.raw<JobView[]>([]);
   importing = $state(false);
@@ -289,7 +291,9 @@ export class GalleryState {
 
   loadPacks = async (): Promise<void> => {
     try {
-      this.packs = (await this.#api.libraryInfo()).packs;
+      const info = await this.#api.libraryInfo();
+      this.packs = info.packs;
+      this.counts = { images: info.images, trashed: info.trashed };
     } catch {
       // The pack filter just offers no packs.
     }
@@ -705,7 +709,7 @@ export class GalleryState {
       this.selected = new Set([...this.selected].filter((id) => !removed.has(id)));
     if (!this.started) return;
     void this.loadBoards();
-    if (change.added.length) void this.loadPacks();
+    void this.loadPacks();
     if (this.pager.ranked) {
       // Ranked results are a snapshot: only what they already hold is kept current.
       await this.#patchRanked(

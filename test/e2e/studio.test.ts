@@ -451,6 +451,9 @@ describe('studio E2E (web mode, headless Chromium)', { skip }, () => {
       await thumb(3).click({ modifiers: ['Shift'] });
       await selection.getByRole('button', { name: 'Move to trash' }).click();
       await says(/^4 images$/);
+      // The sidebar counts follow.
+      await library.getByRole('button', { name: 'All images 4 images' }).waitFor();
+      await library.getByRole('button', { name: 'Trash 2 images' }).waitFor();
       await library.getByRole('button', { name: 'Trash' }).click();
       await says('2 images in the trash');
       await thumb(0).click();
