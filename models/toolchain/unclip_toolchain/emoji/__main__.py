@@ -1,4 +1,4 @@
-"""CLI: python -m unclip_toolchain.emoji {data,train,assemble,export,eval,all} (see --help of each)."""
+"""CLI: python -m unclip_toolchain.emoji {data,train,assemble,export,eval,all,ar-prior} (see --help of each)."""
 
 from __future__ import annotations
 
@@ -50,6 +50,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", type=Path, default=DATA_DIR)
     p.add_argument("--out", type=Path, default=DEFAULT_PACK)
     p.add_argument("--precision", default="auto", help="auto (bf16 where the CPU has it natively), bf16 or fp32")
+    p = sub.add_parser("ar-prior", help="autoregressive prior: codes (PCA + buckets), train, eval (see ar_prior.py)")
+    p.add_argument("action", choices=("codes", "train", "eval"))
+    p.add_argument("--work", type=Path, default=None, help="default models/work/ar-prior")
+    p.add_argument("--data", type=Path, default=DATA_DIR)
+    p.add_argument("--pack", type=Path, default=DEFAULT_PACK)
+    p.add_argument("--minutes", type=float, default=18.0, help="train: wall minutes more (resumes)")
+    p.add_argument("--total-minutes", type=float, default=None, help="train: whole budget, sets the lr schedule")
+    p.add_argument("--max-steps", type=int, default=None)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=2, help="train: torch threads (1 on a shared, oversubscribed CPU)")
     a = ap.parse_args(argv)
 
     if a.cmd == "data":
@@ -79,6 +89,17 @@ def main(argv: list[str] | None = None) -> int:
         from .evaluate import evaluate
 
         evaluate(a.run, a.data, a.out, n_prompts=a.prompts, sheet_prompts=a.sheet_prompts)
+    elif a.cmd == "ar-prior":
+        from . import ar_prior
+
+        work = a.work or ar_prior.WORK_DIR
+        if a.action == "codes":
+            ar_prior.codes_report(work, a.data, a.pack)
+        elif a.action == "train":
+            print(ar_prior.train(a.minutes, work, a.data, a.pack, seed=a.seed, max_steps=a.max_steps,
+                                 total_minutes=a.total_minutes, threads=a.threads))
+        else:
+            ar_prior.evaluate(work, a.data, a.pack)
     elif a.cmd == "all":
         from .dataset import INDEX_FILE, build_dataset
         from .evaluate import evaluate
