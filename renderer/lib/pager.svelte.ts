@@ -41,6 +41,10 @@ export class GridPager {
   ready = $state(false);
   loading = $state(false);
   error = $state<string | null>(null);
+  /** `total` is exact (counted, or the listing's end was reached); else rows known so far plus a page. */
+  exact = $state(true);
+  /** Rows that have arrived (for a word search's "N+ so far"). */
+  known = $state(0);
   /** Bumped when a new listing starts (not on a refresh in place): the grid goes back to the top. */
   epoch = $state(0);
 
@@ -97,6 +101,8 @@ export class GridPager {
     this.#cursorAt = new Map([[0, null]]);
     this.#bounds = null;
     this.#ended = false;
+    this.exact = true;
+    this.known = 0;
     this.error = null;
     if (!options.keep) {
       this.ready = false;
@@ -114,6 +120,7 @@ export class GridPager {
       this.#ended = true;
       this.#stale = null;
       this.total = source.items.length;
+      this.known = source.items.length;
       this.ready = true;
       this.version++;
       return;
@@ -121,6 +128,7 @@ export class GridPager {
     this.loading = true;
     const text = source.filter.text?.trim();
     this.#counted = !text;
+    this.exact = !text;
     try {
       if (!text) {
         const [{ count }, first, last] = await Promise.all([
@@ -212,10 +220,14 @@ export class GridPager {
 
   #store(generation: number, at: number, items: GalleryItem[], next: string | null): void {
     if (generation !== this.#generation) return;
-    for (let j = 0; j < items.length; j++) this.#rows[at + j] = items[j];
+    for (let j = 0; j < items.length; j++) {
+      if (this.#rows[at + j] === undefined) this.known++;
+      this.#rows[at + j] = items[j];
+    }
     if (next !== null) this.#cursorAt.set(at + items.length, next);
     else {
       this.#ended = true;
+      this.exact = true;
       if (!this.#counted || at + items.length < this.total) this.total = at + items.length;
     }
     if (!this.#counted && next !== null) this.total = Math.max(this.total, at + items.length + PAGE);

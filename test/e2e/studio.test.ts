@@ -848,6 +848,32 @@ describe('gallery at 100,000 images (web mode, headless Chromium)', { skip }, ()
       const deep = await scrollToIndex(page, 9_000);
       assert.equal(await idOf(deep), 7 * (starred - 9_000));
 
+      // Words matching every image: the count is not known ahead, so the grid grows as it is scrolled.
+      await page.getByLabel('Search prompts').fill('image');
+      await page.getByRole('button', { name: 'Search', exact: true }).click();
+      const summary = page.getByTestId('gallery-summary');
+      await summary
+        .getByText(/^\d[\d,]*\+ matching “image”/)
+        .waitFor({ timeout: 30_000 })
+        .catch(async () => {
+          throw new Error(`summary: ${await summary.innerText()}`);
+        });
+      // Scrolled to the end of what is known, the next page comes and the grid grows.
+      const grid = page.locator('ul[aria-label="Gallery images"]');
+      for (let round = 0; round < 20 && Number(await grid.getAttribute('data-total')) <= 460; round++) {
+        await page.evaluate(() => {
+          const g = globalThis as unknown as GridGlobals;
+          const scroller = g.document.querySelector('[data-testid="gallery-scroller"]')!;
+          scroller.scrollTop = 1e9;
+          scroller.dispatchEvent(new g.Event('scroll'));
+        });
+        await page.waitForTimeout(200);
+      }
+      assert.ok(Number(await grid.getAttribute('data-total')) > 460, 'the word search grew as it was scrolled');
+      const found = await scrollToIndex(page, 450);
+      assert.equal(await idOf(found), 7 * (starred - 450), 'words within the starred filter, newest first');
+      await page.getByRole('button', { name: 'Clear', exact: true }).click();
+
       // Oldest first: index i is image i + 1.
       await page.getByLabel('Starred', { exact: true }).uncheck();
       await page.getByLabel('Sort').selectOption('oldest');
