@@ -463,7 +463,7 @@ describe('studio E2E (web mode, headless Chromium)', { skip }, () => {
       const confirmEmpty = page.getByRole('dialog', { name: 'Empty the trash?' });
       await confirmEmpty.getByText('1 image and its file will be deleted', { exact: false }).waitFor();
       await shots(page, 'gallery-empty-trash');
-      await confirmEmpty.getByRole('button', { name: 'Keep them' }).click();
+      await confirmEmpty.getByRole('button', { name: 'Keep it' }).click();
       await confirmEmpty.waitFor({ state: 'hidden' });
       await says('1 image in the trash');
       await page.getByRole('button', { name: 'Empty trash…' }).click();
@@ -589,6 +589,21 @@ describe('studio E2E (web mode, headless Chromium)', { skip }, () => {
     );
     assert.equal(hit, 'Generate');
     await shots(page, 'create-800');
+
+    // The Gallery at this height keeps its filter row folded (more room for the grid) until asked.
+    await page.getByRole('tab', { name: 'Gallery' }).click();
+    const toggle = page.getByRole('button', { name: /^Filters/ });
+    assert.equal(await toggle.getAttribute('aria-expanded'), 'false');
+    assert.equal(await page.getByRole('group', { name: 'Filters' }).count(), 0);
+    await toggle.click();
+    await page.getByRole('group', { name: 'Filters' }).getByLabel('Kind').selectOption('variation');
+    await page.getByTestId('gallery-summary').getByText('(filtered)', { exact: false }).waitFor();
+    await toggle.click();
+    assert.equal(
+      await page.getByRole('button', { name: 'Filters (1)' }).count(),
+      1,
+      'the folded row counts its filters',
+    );
     await page.close();
   });
 
