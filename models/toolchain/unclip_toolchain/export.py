@@ -18,6 +18,7 @@ import json
 import re
 import shutil
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from .errors import PackError, run_cli
 OPSET = 17
 EXTERNAL_DATA_THRESHOLD = 1_800_000_000  # bytes of weights; protobuf's hard limit is 2 GiB
 CHECK_TOL_FP32 = 1e-3
+CHECK_FLOP_BUDGET = 3e12  # FLOPs of one verification call (batch 3 unless that costs more; then batch 1)
 MAX_LENGTH = 77
 
 REQUIRED = {
@@ -132,6 +134,74 @@ def _load(kind: str, folder: Path):
     return model.eval()
 
 
+_CLASSES = {
+    "text_encoder": ("transformers", "CLIPTextModelWithProjection"),
+    "image_encoder": ("transformers", "CLIPVisionModelWithProjection"),
+    "prior": ("diffusers", "PriorTransformer"),
+    "text_proj": ("diffusers.pipelines.deprecated.unclip.text_proj", "UnCLIPTextProjModel"),
+    "decoder": ("diffusers", "UNet2DConditionModel"),
+    "super_res": ("diffusers", "UNet2DModel"),
+}
+
+
+def _skeleton(kind: str, folder: Path):
+    """The component built from its config.json on torch's meta device: its config (with the class defaults filled
+    in) and class, no weights, no memory."""
+    import importlib
+
+    import torch
+
+    mod, name = _CLASSES[kind]
+    cls = getattr(importlib.import_module(mod), name)
+    try:
+        with torch.device("meta"):
+            if mod == "transformers":
+                return cls(cls.config_class.from_pretrained(str(folder)))
+            return cls.from_config(cls.load_config(str(folder)))
+    except Exception as e:  # noqa: BLE001 - any config problem is reported as one line
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise PackError(folder / "config.json", f"cannot build {kind} from it ({type(e).__name__}: {first})") from e
+
+
+class LazyModule:
+    """A pipeline component that is not loaded yet (issue 18: Karlo's 15 GB do not fit at once).
+
+    `.config` comes from config.json (a meta-device skeleton); `load()` reads the weights and returns a fresh module
+    that the caller frees; any other attribute (`state_dict`, calling it, ...) loads the module once and keeps it,
+    so code written for loaded modules keeps working on small pipelines."""
+
+    def __init__(self, kind: str, folder: Path) -> None:
+        self.kind, self.folder = kind, Path(folder)
+        self._skel = _skeleton(kind, self.folder)
+        self._module = None
+
+    @property
+    def config(self):
+        return (self._module or self._skel).config
+
+    @property
+    def class_name(self) -> str:
+        return type(self._skel).__name__
+
+    def load(self):
+        return self._module if self._module is not None else _load(self.kind, self.folder)
+
+    def __getattr__(self, name: str):
+        if name.startswith("__") or name in ("kind", "folder", "_skel", "_module"):
+            raise AttributeError(name)
+        if self._module is None:
+            self._module = _load(self.kind, self.folder)
+        return getattr(self._module, name)
+
+    def __call__(self, *args, **kwargs):
+        return self.__getattr__("forward")(*args, **kwargs)
+
+
+def materialize(module):
+    """The torch module behind a component (loading a LazyModule's weights; the caller drops it when done)."""
+    return module.load() if isinstance(module, LazyModule) else module
+
+
 def _scheduler_entry(path: Path) -> dict:
     cfg = _read_json(path)
     if cfg.get("_class_name") != "UnCLIPScheduler":
@@ -213,7 +283,9 @@ def _front_matter(readme: str | None, key: str) -> str | None:
     return m.group(1).strip().strip("'\"") if m else None
 
 
-def load_pipeline(pipeline_dir: Path, image_variation_dir: Path | None = None) -> Loaded:
+def load_pipeline(pipeline_dir: Path, image_variation_dir: Path | None = None, lazy: bool = True) -> Loaded:
+    """Check the folders and read every component's config; with `lazy` (default) the weights are read only when
+    a component is exported, one at a time (write_pack), so the peak memory is one component, not the pipeline."""
     pipeline_dir = Path(pipeline_dir)
     index = _check_pipeline_folder(pipeline_dir, "UnCLIPPipeline")
     if image_variation_dir is None and "image_encoder" in index and (pipeline_dir / "image_encoder").is_dir():
@@ -241,14 +313,15 @@ def load_pipeline(pipeline_dir: Path, image_variation_dir: Path | None = None) -
     }
     if has_sr:
         schedulers["super_res"] = _scheduler_entry(pipeline_dir / "super_res_scheduler" / "scheduler_config.json")
+    get = LazyModule if lazy else _load
     loaded = Loaded(
-        text_encoder=_load("text_encoder", pipeline_dir / "text_encoder"),
-        prior=_load("prior", pipeline_dir / "prior"),
-        text_proj=_load("text_proj", pipeline_dir / "text_proj"),
-        decoder=_load("decoder", pipeline_dir / "decoder"),
-        super_res_first=_load("super_res", pipeline_dir / "super_res_first") if has_sr else None,
-        super_res_last=_load("super_res", pipeline_dir / "super_res_last") if has_sr else None,
-        image_encoder=_load("image_encoder", image_variation_dir / "image_encoder") if image_variation_dir else None,
+        text_encoder=get("text_encoder", pipeline_dir / "text_encoder"),
+        prior=get("prior", pipeline_dir / "prior"),
+        text_proj=get("text_proj", pipeline_dir / "text_proj"),
+        decoder=get("decoder", pipeline_dir / "decoder"),
+        super_res_first=get("super_res", pipeline_dir / "super_res_first") if has_sr else None,
+        super_res_last=get("super_res", pipeline_dir / "super_res_last") if has_sr else None,
+        image_encoder=get("image_encoder", image_variation_dir / "image_encoder") if image_variation_dir else None,
         schedulers=schedulers,
         image_preprocess=_image_preprocess(
             image_variation_dir / "feature_extractor" / "preprocessor_config.json" if image_variation_dir else None),
@@ -325,41 +398,61 @@ def check_dimensions(lp: Loaded) -> None:
 # Component specifications (names, shapes, example inputs)
 
 
-def component_specs(lp: Loaded) -> dict:
-    """name -> (wrapper module, [(input name, dtype, shape)], [(output name, dtype, shape)]) in pack order."""
-    from . import components as W
+WRAPPERS = {"text_encoder": "TextEncoder", "image_encoder": "ImageEncoder", "prior": "Prior", "text_proj": "TextProj",
+            "decoder": "Decoder", "super_res_first": "SuperRes", "super_res_last": "SuperRes"}
 
+
+def component_names(lp: Loaded) -> list[str]:
+    """The pack's networks in pack order."""
+    names = ["text_encoder"] + (["image_encoder"] if lp.image_encoder is not None else [])
+    names += ["prior", "text_proj", "decoder"]
+    return names + (["super_res_first", "super_res_last"] if lp.super_res_first is not None else [])
+
+
+def component_io(lp: Loaded, name: str) -> tuple[list, list]:
+    """([(input name, dtype, shape)], [(output name, dtype, shape)]) of one network, from the configs alone."""
     d = dims(lp)
     E, H, L, C, T, X, D, O, S = (d[k] for k in "EHLCTXDOS")
     b = "batch"
-    specs = {
-        "text_encoder": (W.TextEncoder(lp.text_encoder), [("input_ids", "int64", [b, L])],
+    return {
+        "text_encoder": ([("input_ids", "int64", [b, L])],
                          [("text_embeds", "float32", [b, E]), ("last_hidden_state", "float32", [b, L, H])]),
-    }
-    if lp.image_encoder is not None:
-        specs["image_encoder"] = (W.ImageEncoder(lp.image_encoder), [("pixel_values", "float32", [b, 3, S, S])],
-                                  [("image_embeds", "float32", [b, E])])
-    specs["prior"] = (W.Prior(lp.prior),
-                      [("hidden_states", "float32", [b, E]), ("timestep", "int64", [b]),
-                       ("proj_embedding", "float32", [b, E]), ("encoder_hidden_states", "float32", [b, L, H]),
-                       ("attention_mask", "bool", [b, L])],
-                      [("predicted_image_embedding", "float32", [b, E])])
-    specs["text_proj"] = (W.TextProj(lp.text_proj),
-                          [("image_embeddings", "float32", [b, E]), ("uncond_mask", "bool", [b]),
-                           ("prompt_embeds", "float32", [b, E]), ("text_encoder_hidden_states", "float32", [b, L, H])],
-                          [("encoder_hidden_states", "float32", [b, X + L, C]),
-                           ("additive_clip_time_embeddings", "float32", [b, T])])
-    specs["decoder"] = (W.Decoder(lp.decoder),
-                        [("sample", "float32", [b, 3, D, D]), ("timestep", "int64", [b]),
-                         ("encoder_hidden_states", "float32", [b, X + L, C]), ("class_labels", "float32", [b, T]),
-                         ("attention_mask", "bool", [b, X + L])],
-                        [("out_sample", "float32", [b, 6, D, D])])
-    if lp.super_res_first is not None:
-        for name in ("super_res_first", "super_res_last"):
-            specs[name] = (W.SuperRes(getattr(lp, name)),
-                           [("sample", "float32", [b, 6, O, O]), ("timestep", "int64", [b])],
-                           [("out_sample", "float32", [b, 3, O, O])])
-    return specs
+        "image_encoder": ([("pixel_values", "float32", [b, 3, S, S])], [("image_embeds", "float32", [b, E])]),
+        "prior": ([("hidden_states", "float32", [b, E]), ("timestep", "int64", [b]),
+                   ("proj_embedding", "float32", [b, E]), ("encoder_hidden_states", "float32", [b, L, H]),
+                   ("attention_mask", "bool", [b, L])],
+                  [("predicted_image_embedding", "float32", [b, E])]),
+        "text_proj": ([("image_embeddings", "float32", [b, E]), ("uncond_mask", "bool", [b]),
+                       ("prompt_embeds", "float32", [b, E]), ("text_encoder_hidden_states", "float32", [b, L, H])],
+                      [("encoder_hidden_states", "float32", [b, X + L, C]),
+                       ("additive_clip_time_embeddings", "float32", [b, T])]),
+        "decoder": ([("sample", "float32", [b, 3, D, D]), ("timestep", "int64", [b]),
+                     ("encoder_hidden_states", "float32", [b, X + L, C]), ("class_labels", "float32", [b, T]),
+                     ("attention_mask", "bool", [b, X + L])],
+                    [("out_sample", "float32", [b, 6, D, D])]),
+        "super_res_first": ([("sample", "float32", [b, 6, O, O]), ("timestep", "int64", [b])],
+                            [("out_sample", "float32", [b, 3, O, O])]),
+    }[name if name != "super_res_last" else "super_res_first"]
+
+
+def component_spec(lp: Loaded, name: str, module=None) -> tuple:
+    """(wrapper module, inputs, outputs) of one network; `module` is the loaded torch module (default: the
+    component itself, loaded and kept when lazy)."""
+    from . import components as W
+
+    inputs, outputs = component_io(lp, name)
+    if module is None:
+        module = getattr(lp, name)
+        if isinstance(module, LazyModule):
+            module.config  # noqa: B018
+            module = module.__getattr__("eval")()  # loads once and keeps it
+    return getattr(W, WRAPPERS[name])(module), inputs, outputs
+
+
+def component_specs(lp: Loaded) -> dict:
+    """name -> (wrapper module, [(input name, dtype, shape)], [(output name, dtype, shape)]) in pack order, every
+    module loaded (and kept). The exporter itself goes one component at a time (write_pack)."""
+    return {name: component_spec(lp, name) for name in component_names(lp)}
 
 
 def example_inputs(inputs: list, batch: int = 2, seed: int = 0) -> list:
@@ -535,13 +628,23 @@ def _notice(lp: Loaded, license_: str, attribution: str) -> str:
     )
 
 
-def build_manifest(lp: Loaded, entries: dict, args) -> dict:
+def _prior_stats(prior) -> dict:
+    return {"clip_mean": [float(x) for x in prior.clip_mean.detach().reshape(-1).tolist()],
+            "clip_std": [float(x) for x in prior.clip_std.detach().reshape(-1).tolist()]}
+
+
+def _peak_rss_gb() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6  # kB on Linux
+
+
+def build_manifest(lp: Loaded, entries: dict, args, prior_stats: dict | None = None) -> dict:
     d = dims(lp)
     license_ = args.license or _front_matter(lp.readme, "license")
     if not license_:
         raise PackError(lp.pipeline_dir / "README.md", "no licence found in the model card; pass --license")
     attribution = args.attribution or f"{args.source_pipeline or lp.pipeline_dir.name} (diffusers unCLIP pipeline)"
-    prior = lp.prior
     source = {"kind": "diffusers", "pipeline": args.source_pipeline or lp.pipeline_dir.name,
               "exporter_version": __version__, "precision": "fp16" if args.fp16 else "fp32"}
     if lp.image_variation_dir is not None and lp.image_variation_dir != lp.pipeline_dir:
@@ -559,8 +662,7 @@ def build_manifest(lp: Loaded, entries: dict, args) -> dict:
         "tokenizer": {"file": "tokenizer.json", "max_length": d["L"], "pad_token_id": 0, "bos_token_id": 49406,
                       "eos_token_id": 49407},
         "image_preprocess": lp.image_preprocess,
-        "prior_stats": {"clip_mean": [float(x) for x in prior.clip_mean.detach().reshape(-1).tolist()],
-                        "clip_std": [float(x) for x in prior.clip_std.detach().reshape(-1).tolist()]},
+        "prior_stats": prior_stats or _prior_stats(materialize(lp.prior)),
         "resolution": {"decoder": d["D"], "output": d["O"]},
         "schedulers": lp.schedulers,
         "defaults": {"prior_steps": args.prior_steps, "decoder_steps": args.decoder_steps,
@@ -589,29 +691,47 @@ def write_pack(lp: Loaded, out: Path, args, log=print) -> dict:
     scratch = Path(tempfile.mkdtemp(prefix="unclip-export-"))
     report: dict = {"components": {}}
     try:
-        specs = component_specs(lp)
-        entries = {}
-        for name, spec in specs.items():
+        entries, configs, stats = {}, {}, None
+        for name in component_names(lp):
+            # one component at a time: its weights are read here and freed before the next (Karlo: 15 GB in all)
+            t0 = time.perf_counter()
+            module = materialize(getattr(lp, name))
+            configs[name] = module_config(module)
+            if name == "prior":
+                stats = _prior_stats(module)
+            spec = component_spec(lp, name, module)
             entry = export_component(name, spec, tmp, scratch, args.fp16, args.external_data)
             entry["flops"] = count_flops(onnx.load(str(tmp / entry["file"]), load_external_data=False))
             # key order as in the contract
             entries[name] = {k: entry[k] for k in ("file", "inputs", "outputs", "flops", "external_data") if k in entry}
             rep = {"flops": entry["flops"], "bytes": sum((tmp / f).stat().st_size
-                                                         for f in [entry["file"], *entry.get("external_data", [])])}
+                                                         for f in [entry["file"], *entry.get("external_data", [])]),
+                   "export_s": round(time.perf_counter() - t0, 1)}
             if args.check:
-                err = check_component(name, spec, tmp / entry["file"])
+                t1 = time.perf_counter()
+                # a few inputs: batch 3 (≠ the traced batch 2; timesteps 999, 500, 0), batch 1 when that would
+                # cost more than CHECK_FLOP_BUDGET (Karlo's super-resolution UNets: ~5 TFLOP per row)
+                batch = 3 if 3 * entry["flops"] <= CHECK_FLOP_BUDGET else 1
+                err = check_component(name, spec, tmp / entry["file"], batch=batch)
                 tol = CHECK_TOL_FP32 if not args.fp16 else float("inf")
                 if err > tol:
                     raise PackError(tmp / entry["file"], f"onnxruntime differs from PyTorch by {err:.3g} (> {tol})")
                 rep["max_abs_err"] = err
+                rep["check_batch"] = batch
+                rep["check_s"] = round(time.perf_counter() - t1, 1)
+            del spec, module
+            gc.collect()
+            rep["peak_rss_gb"] = round(_peak_rss_gb(), 2)
             report["components"][name] = rep
-            log(f"  {name}: {rep['bytes'] / 1e6:.2f} MB, {entry['flops'] / 1e9:.3f} GFLOP/call"
-                + (f", max|onnx-torch| {rep['max_abs_err']:.2e}" if "max_abs_err" in rep else ""))
+            log(f"  {name}: {rep['bytes'] / 1e6:.2f} MB" + (" (external data)" if "external_data" in entry else "")
+                + f", {entry['flops'] / 1e9:.3f} GFLOP/call"
+                + (f", max|onnx-torch| {rep['max_abs_err']:.2e} (batch {rep['check_batch']})"
+                   if "max_abs_err" in rep else "")
+                + f", {rep['export_s'] + rep.get('check_s', 0):.0f} s, peak RSS {rep['peak_rss_gb']} GB")
         save_tokenizer_json(tmp / "tokenizer.json")
         # what from_pack needs to rebuild the PyTorch modules around the graphs' weights (bench --vs-diffusers)
-        configs = {name: module_config(getattr(lp, name)) for name in specs}
         (tmp / CONFIG_FILE).write_text(json.dumps(configs, indent=1, sort_keys=True) + "\n", encoding="utf-8")
-        manifest = build_manifest(lp, entries, args)
+        manifest = build_manifest(lp, entries, args, stats)
         (tmp / "NOTICE.md").write_text(_notice(lp, manifest["license"], manifest["attribution"]), encoding="utf-8")
         if lp.readme:
             (tmp / "MODEL_CARD.md").write_text(lp.readme, encoding="utf-8")
