@@ -395,6 +395,9 @@ describe('studio E2E (web mode, headless Chromium)', { skip }, () => {
       await selection.getByLabel('Add the selected images to a board').selectOption({ label: 'Picks' });
       await message.getByText('Added 2 images to “Picks”.').waitFor();
       await library.getByRole('button', { name: 'Picks 2 images' }).waitFor();
+      // Its cover is one of its images.
+      const [cover] = await decodeAll(library.getByRole('button', { name: 'Picks 2 images' }).locator('img'));
+      assert.match(cover?.src ?? '', new RegExp(`/media/thumb/(${ids[0]}|${ids[1]})\\?token=`));
       // The details of the image clicked first list the board it is on now.
       await page
         .getByRole('complementary', { name: `Image ${ids[0]}` })
