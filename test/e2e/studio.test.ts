@@ -382,6 +382,15 @@ describe('studio E2E (web mode, headless Chromium)', { skip }, () => {
       await page.getByTestId('gallery-empty').getByText('No image matches these filters.').waitFor();
       await page.getByLabel('Starred', { exact: true }).uncheck();
       await says(/^6 images$/);
+      // S on a tile of the selection stars (then unstars) the whole selection.
+      assert.equal(await selected.innerText(), '6 selected');
+      await thumb(0).focus();
+      await page.keyboard.press('s');
+      await message.getByText('Starred 6 images.').waitFor();
+      await grid.locator(`button[aria-label="Star image ${ids[5]}"][aria-pressed="true"]`).waitFor();
+      await page.keyboard.press('s');
+      await message.getByText('Unstarred 6 images.').waitFor();
+      await grid.locator(`button[aria-label="Star image ${ids[5]}"][aria-pressed="false"]`).waitFor();
       await shots(page, 'gallery-selection');
 
       // Boards: make one, put two images on it, narrow the grid to it, rename, take one off, delete.
