@@ -79,7 +79,6 @@ export class GalleryState {
   similarTo = $state<number | null>(null);
   /** The search the grid shows (query as it was submitted). */
   searched = $state('');
-  confirmingEmpty = $state(false);
 
   /** The rows of the grid. */
   pager: GridPager;
@@ -208,7 +207,6 @@ export class GalleryState {
     this.shelf = shelf;
     this.boardId = null;
     this.similarTo = null;
-    this.confirmingEmpty = false;
     this.clearSelection();
     this.close();
     void this.reload();
@@ -238,7 +236,6 @@ export class GalleryState {
     this.boardId = id;
     this.shelf = 'all';
     this.similarTo = null;
-    this.confirmingEmpty = false;
     this.clearSelection();
     void this.reload();
   };
@@ -555,7 +552,6 @@ export class GalleryState {
     this.#act(() => this.#api.galleryRestore({ ids: [id] }), `Image ${id} restored.`);
 
   emptyTrash = async (): Promise<void> => {
-    this.confirmingEmpty = false;
     try {
       const { deleted } = await this.#api.galleryEmptyTrash();
       this.#say(`Deleted ${plural(deleted, 'image')} for good.`);
