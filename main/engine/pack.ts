@@ -2,12 +2,22 @@
 // created once and reused for every request.
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { readFile, stat } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { readFile, realpath, stat } from 'node:fs/promises';
+import { join, resolve, sep } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import type { Backend, PackInfo } from './api.ts';
 import { availableBackends, defaultThreadCount, sessionOptions } from './backends.ts';
 import { PackError } from './errors.ts';
+import {
+  describePlan,
+  LazySession,
+  planMemory,
+  RESIDENT_FACTOR,
+  SessionPool,
+  type MemoryMode,
+  type MemoryStats,
+  type SessionLike,
+} from './lowmem.ts';
 import { describeZodError, ManifestSchema, type ComponentRole, type ComponentSpec, type Manifest } from './manifest.ts';
 import { ClipTokenizer } from './tokenizer.ts';
 
@@ -18,8 +28,16 @@ export interface LoadPackOptions {
   threads?: number;
   /** Check every file's sha256 against the manifest (default true). */
   verify?: boolean;
-  /** Called with a one-line note when a network falls back to CPU. */
+  /** Called with a one-line note when a network falls back to CPU, and when low-memory mode is chosen. */
   warn?: (message: string) => void;
+  /**
+   * 'all': every network's session created at load and kept; 'low': sessions opened when their network runs
+   * and closed when another needs the room (lowmem.ts); 'auto' (default, or UNCLIP_MEMORY_MODE): 'low' when the
+   * pack's networks together need more than half the machine's memory.
+   */
+  memory?: MemoryMode | 'auto';
+  /** The machine's memory in bytes (default os.totalmem(); tests). */
+  machineBytes?: number;
 }
 
 /** One network: its session and where it runs. */
@@ -27,8 +45,11 @@ export interface Net {
   role: ComponentRole;
   file: string;
   spec: ComponentSpec;
-  session: ort.InferenceSession;
+  /** An onnxruntime session, or in low-memory mode one that is opened on its first run (LazySession). */
+  session: SessionLike;
   backend: Backend;
+  /** Graph + external data on disk, bytes. */
+  bytes: number;
 }
 
 const ROLES: ComponentRole[] = [
@@ -77,6 +98,8 @@ export class Pack {
   readonly nets: Partial<Record<ComponentRole, Net>>;
   readonly threads: number;
   readonly requestedBackend: Backend;
+  private readonly pool: SessionPool | null;
+  private readonly allStats: MemoryStats | null;
 
   private constructor(
     dir: string,
@@ -85,6 +108,7 @@ export class Pack {
     nets: Partial<Record<ComponentRole, Net>>,
     threads: number,
     backend: Backend,
+    memory: SessionPool | MemoryStats,
   ) {
     this.dir = dir;
     this.manifest = manifest;
@@ -92,6 +116,13 @@ export class Pack {
     this.nets = nets;
     this.threads = threads;
     this.requestedBackend = backend;
+    this.pool = memory instanceof SessionPool ? memory : null;
+    this.allStats = memory instanceof SessionPool ? null : memory;
+  }
+
+  /** 'all' or 'low' (low-memory mode), the budget, and what opening/closing sessions has cost so far. */
+  memoryStats(): MemoryStats {
+    return { ...(this.pool ? this.pool.stats : this.allStats!) };
   }
 
   static async load(dirArg: string, options: LoadPackOptions = {}): Promise<Pack> {
@@ -103,17 +134,60 @@ export class Pack {
     if (!available.includes(backend)) {
       throw new PackError('backend', `${backend} is not available here (available: ${available.join(', ')})`);
     }
-    // Every listed file must exist (and match its sha256 when verifying).
+    // Every listed file must exist inside the folder (a link may not lead out of it) and match its sha256.
+    const realDir = await realpath(dir);
+    const sizes = new Map<string, number>();
     for (const [name, digest] of Object.entries(manifest.files)) {
       const file = join(dir, name);
       const st = await stat(file).catch(() => null);
       if (!st?.isFile()) throw new PackError(file, 'missing (listed in manifest.json files)');
+      const real = await realpath(file);
+      if (!real.startsWith(realDir + sep)) {
+        throw new PackError(file, `points outside the pack folder (to ${real})`);
+      }
+      sizes.set(name, st.size);
       if (options.verify !== false && (await sha256(file)) !== digest) {
-        throw new PackError(file, 'sha256 does not match manifest.json (corrupt or modified file)');
+        throw new PackError(file, 'sha256 does not match manifest.json (corrupt, truncated or modified file)');
       }
     }
+    const bytesOf = (spec: ComponentSpec) =>
+      [spec.file, ...(spec.external_data ?? [])].reduce((a, f) => a + (sizes.get(f) ?? 0), 0);
+    const roles = ROLES.filter((r) => manifest.components[r]);
+    const envMode = process.env.UNCLIP_MEMORY_MODE as MemoryMode | 'auto' | undefined;
+    const plan = planMemory(
+      roles.map((r) => bytesOf(manifest.components[r]!)),
+      {
+        mode: options.memory ?? envMode ?? 'auto',
+        ...(options.machineBytes !== undefined ? { machineBytes: options.machineBytes } : {}),
+      },
+    );
+    if ('error' in plan) throw new PackError(dir, plan.error);
     const tokenizer = await ClipTokenizer.load(join(dir, manifest.tokenizer.file), manifest.tokenizer);
     const nets: Partial<Record<ComponentRole, Net>> = {};
+    if (plan.mode === 'low') {
+      // Nothing is opened now: each network's session is created on its first run (I/O names checked then).
+      options.warn?.(describePlan(plan));
+      const pool = new SessionPool(plan.budgetBytes, plan.packBytes);
+      for (const role of roles) {
+        const spec = manifest.components[role]!;
+        const net: Net = { role, file: join(dir, spec.file), spec, backend, bytes: bytesOf(spec), session: null! };
+        net.session = new LazySession(
+          pool,
+          async () => {
+            const opened = await createNet(dir, role, spec, backend, threads, (why) =>
+              options.warn?.(`${backend} unavailable for ${spec.file} (${why}); it runs on cpu`),
+            );
+            net.backend = opened.backend;
+            return opened.session as ort.InferenceSession;
+          },
+          net.bytes * RESIDENT_FACTOR,
+          spec.inputs.map((t) => t.name),
+          spec.outputs.map((t) => t.name),
+        );
+        nets[role] = net;
+      }
+      return new Pack(dir, manifest, tokenizer, nets, threads, backend, pool);
+    }
     try {
       let preferred = backend;
       for (const role of ROLES) {
@@ -124,13 +198,24 @@ export class Pack {
         );
         // An execution provider that fails once (no adapter, missing driver) is not retried for every network.
         if (net.backend !== preferred) preferred = 'cpu';
-        nets[role] = net;
+        nets[role] = { ...net, bytes: bytesOf(spec) };
       }
     } catch (e) {
       await Promise.all(Object.values(nets).map((n) => n.session.release().catch(() => undefined)));
       throw e;
     }
-    return new Pack(dir, manifest, tokenizer, nets, threads, backend);
+    const packBytes = plan.packBytes;
+    const stats: MemoryStats = {
+      mode: 'all',
+      budgetBytes: packBytes,
+      packBytes,
+      opens: Object.keys(nets).length,
+      closes: 0,
+      openMs: 0,
+      closeMs: 0,
+      openBytes: packBytes,
+    };
+    return new Pack(dir, manifest, tokenizer, nets, threads, backend, stats);
   }
 
   net(role: ComponentRole): Net {
@@ -173,6 +258,7 @@ export class Pack {
   }
 
   async release(): Promise<void> {
+    if (this.pool) return this.pool.releaseAll();
     await Promise.all(Object.values(this.nets).map((n) => n.session.release().catch(() => undefined)));
   }
 }
@@ -191,7 +277,7 @@ async function createNet(
   backend: Backend,
   threads: number,
   warn?: (message: string) => void,
-): Promise<Net> {
+): Promise<Omit<Net, 'bytes'> & { session: ort.InferenceSession }> {
   const file = join(dir, spec.file);
   let session: ort.InferenceSession | null = null;
   let used: Backend = backend;
@@ -207,7 +293,19 @@ async function createNet(
     }
   }
   if (!session) {
-    const why = String((firstError as Error)?.message ?? firstError).split('\n')[0];
+    const why = String((firstError as Error)?.message ?? firstError).split('\n')[0]!;
+    const data = spec.external_data ?? [];
+    // External data: name the data file that is short, or say that the graph reaches outside the folder.
+    if (data.length && /out of bounds|can not be read in full|failed to read|No such file/i.test(why)) {
+      throw new PackError(
+        join(dir, data[0]!),
+        `truncated or unreadable: ${spec.file} needs more of it (${shortReason(why)})`,
+      );
+    }
+    if (/escapes model directory/i.test(why)) {
+      const where = /External data path: "([^"]*)"/.exec(why)?.[1] ?? '?';
+      throw new PackError(file, `its external data points outside the pack folder ("${where}")`);
+    }
     throw new PackError(file, `onnxruntime cannot load this graph (${why})`);
   }
   for (const input of spec.inputs) {
