@@ -1,5 +1,6 @@
-// Pack manifest v1 (models/pack.schema.json) as a zod schema: the engine refuses a pack whose
-// manifest does not parse, naming the field.
+// Pack manifest v1 and v2 (models/pack.schema.json) as a zod schema: the engine refuses a pack whose
+// manifest does not parse, naming the field. v2 = v1 plus the optional autoregressive prior (components.ar_prior
+// and the ar_prior section); a v1 manifest stays valid.
 import { z } from 'zod';
 
 const finite = z.number().finite();
@@ -36,10 +37,29 @@ export const SchedulerConfigSchema = z.strictObject({
   clip_sample_range: finite.positive(),
 });
 
-/** Mirrors models/pack.schema.json (pack v1): same required keys, same bounds, no unknown keys. */
+/** The autoregressive prior's codes and sampling defaults (schema v2); tables = safetensors with pca_mean [E],
+ * pca_components [K,E], bucket_values [K,buckets]. */
+export const ArPriorSchema = z.strictObject({
+  tables: fileName,
+  sequence_length: posInt,
+  buckets: posInt,
+  vocabulary: posInt,
+  dot_buckets: posInt,
+  null_dot_token: nonNegInt,
+  variance_kept: finite.gt(0).max(1),
+  sampling: z.strictObject({
+    guidance: finite.min(0),
+    temperature: finite.gt(0),
+    top_k: nonNegInt,
+    top_p: finite.gt(0).max(1),
+    samples: posInt,
+  }),
+});
+
+/** Mirrors models/pack.schema.json (pack v1/v2): same required keys, same bounds, no unknown keys. */
 export const ManifestSchema = z
   .strictObject({
-    schema_version: z.literal(1),
+    schema_version: z.union([z.literal(1), z.literal(2)]),
     name: z
       .string()
       .regex(/^[a-z0-9-]+$/, 'lower-case letters, digits and "-" only')
@@ -94,7 +114,9 @@ export const ManifestSchema = z
       decoder: ComponentSchema,
       super_res_first: ComponentSchema.optional(),
       super_res_last: ComponentSchema.optional(),
+      ar_prior: ComponentSchema.optional(),
     }),
+    ar_prior: ArPriorSchema.optional(),
     files: z
       .record(fileName, z.string().regex(/^[0-9a-f]{64}$/, 'must be a lower-case sha256 hex digest'))
       .refine((f) => Object.keys(f).length >= 1, { message: 'must list at least one file' }),
@@ -133,6 +155,32 @@ export const ManifestSchema = z
       for (const f of [c.file, ...(c.external_data ?? [])]) {
         if (!(f in m.files))
           ctx.addIssue({ code: 'custom', path: ['files'], message: `has no sha256 for ${f} (components.${role})` });
+      }
+    }
+    const ar = m.ar_prior;
+    if (!ar !== !m.components.ar_prior) {
+      ctx.addIssue({ code: 'custom', path: ['ar_prior'], message: 'ar_prior and components.ar_prior come together' });
+    }
+    if (ar) {
+      if (m.schema_version !== 2)
+        ctx.addIssue({ code: 'custom', path: ['schema_version'], message: 'must be 2 with an ar_prior' });
+      if (ar.vocabulary !== ar.buckets)
+        ctx.addIssue({ code: 'custom', path: ['ar_prior', 'vocabulary'], message: 'must equal ar_prior.buckets' });
+      if (ar.null_dot_token !== ar.dot_buckets)
+        ctx.addIssue({ code: 'custom', path: ['ar_prior', 'null_dot_token'], message: 'must equal dot_buckets' });
+      if (!(ar.tables in m.files))
+        ctx.addIssue({ code: 'custom', path: ['files'], message: `has no sha256 for ${ar.tables} (ar_prior.tables)` });
+      const c = m.components.ar_prior;
+      const K = ar.sequence_length;
+      const want: Record<string, (number | 'batch')[]> = { codes: ['batch', K], logits: ['batch', K, ar.vocabulary] };
+      for (const t of c ? [...c.inputs, ...c.outputs] : []) {
+        const w = want[t.name];
+        if (w && JSON.stringify(w) !== JSON.stringify(t.shape))
+          ctx.addIssue({
+            code: 'custom',
+            path: ['components', 'ar_prior', t.name],
+            message: `has shape ${JSON.stringify(t.shape)}, expected ${JSON.stringify(w)}`,
+          });
       }
     }
     if (!(m.tokenizer.file in m.files)) {

@@ -1,4 +1,4 @@
-"""Pack manifest v1: JSON-Schema validation (models/pack.schema.json) plus the checks a schema cannot express
+"""Pack manifest v1 and v2 (v1 + the optional autoregressive prior): JSON-Schema validation (models/pack.schema.json) plus the checks a schema cannot express
 (component I/O names match the contract, sizes agree with each other, every file is listed with the right sha256)."""
 
 from __future__ import annotations
@@ -11,6 +11,9 @@ from pathlib import Path
 from .errors import PackError
 
 SCHEMA_VERSION = 1
+# Versions this toolchain reads: 2 adds the optional autoregressive prior (components.ar_prior + ar_prior); a
+# manifest without it is written as version 1, so old packs and old engines keep working with new ones.
+SCHEMA_VERSIONS = (1, 2)
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "pack.schema.json"
 MANIFEST = "manifest.json"
 
@@ -35,6 +38,11 @@ COMPONENT_IO: dict[str, tuple[list[tuple[str, str]], list[tuple[str, str]]]] = {
     ),
     "super_res_first": ([("sample", "float32"), ("timestep", "int64")], [("out_sample", "float32")]),
     "super_res_last": ([("sample", "float32"), ("timestep", "int64")], [("out_sample", "float32")]),
+    "ar_prior": (
+        [("encoder_hidden_states", "float32"), ("attention_mask", "bool"), ("text_embeds", "float32"),
+         ("dot_token", "int64"), ("codes", "int64")],
+        [("logits", "float32")],
+    ),
 }
 
 
@@ -66,8 +74,8 @@ def validate_manifest(manifest: object, where: str = MANIFEST) -> None:
     if not isinstance(manifest, dict):
         raise PackError(where, "manifest is not a JSON object")
     version = manifest.get("schema_version")
-    if version != SCHEMA_VERSION:
-        raise PackError(where, f"schema_version is {version!r}, this toolchain reads version {SCHEMA_VERSION}")
+    if version not in SCHEMA_VERSIONS:
+        raise PackError(where, f"schema_version is {version!r}, this toolchain reads version 1 or 2")
     validator = jsonschema.Draft202012Validator(load_schema())
     errors = sorted(validator.iter_errors(manifest), key=lambda e: (len(list(e.absolute_path)), str(e.message)))
     if errors:
@@ -97,6 +105,19 @@ def validate_manifest(manifest: object, where: str = MANIFEST) -> None:
         for extra in comp.get("external_data", []):
             if extra not in m["files"]:
                 raise PackError(where, f"components/{name}/external_data {extra} is not listed in files")
+    has_ar = "ar_prior" in m["components"]
+    if has_ar != ("ar_prior" in m):
+        raise PackError(where, "ar_prior and components/ar_prior come together")
+    if has_ar and version != 2:
+        raise PackError(where, "ar_prior needs schema_version 2")
+    if has_ar:
+        ar = m["ar_prior"]
+        if ar["vocabulary"] != ar["buckets"]:
+            raise PackError(where, "ar_prior/vocabulary must equal ar_prior/buckets")
+        if ar["null_dot_token"] != ar["dot_buckets"]:
+            raise PackError(where, "ar_prior/null_dot_token must be dot_buckets (the id after the dot tokens)")
+        if ar["tables"] not in m["files"]:
+            raise PackError(where, f"ar_prior/tables {ar['tables']} is not listed in files")
     shapes = {(n, t["name"]): t["shape"] for n, c in m["components"].items() for t in c["inputs"] + c["outputs"]}
     checks = [
         (("text_encoder", "input_ids"), ["batch", L]),
@@ -110,6 +131,12 @@ def validate_manifest(manifest: object, where: str = MANIFEST) -> None:
         (("text_proj", "uncond_mask"), ["batch"]),
         (("image_encoder", "image_embeds"), ["batch", E]),
     ]
+    if has_ar:
+        K, V = m["ar_prior"]["sequence_length"], m["ar_prior"]["vocabulary"]
+        checks += [(("ar_prior", "encoder_hidden_states"), ["batch", L, H]),
+                   (("ar_prior", "attention_mask"), ["batch", L]),
+                   (("ar_prior", "text_embeds"), ["batch", E]), (("ar_prior", "dot_token"), ["batch"]),
+                   (("ar_prior", "codes"), ["batch", K]), (("ar_prior", "logits"), ["batch", K, V])]
     D = m["resolution"]["decoder"]
     checks.append((("decoder", "sample"), ["batch", 3, D, D]))
     checks.append((("decoder", "out_sample"), ["batch", 6, D, D]))
@@ -157,4 +184,27 @@ def verify_pack(pack_dir: Path, check_hashes: bool = True) -> dict:
             actual = sha256_file(pack_dir / name)
             if actual != digest:
                 raise PackError(pack_dir / name, f"sha256 is {actual}, manifest.json says {digest}")
+    if "ar_prior" in manifest:
+        check_ar_tables(pack_dir, manifest)
     return manifest
+
+
+def check_ar_tables(pack_dir: Path, manifest: dict) -> None:
+    """The AR prior's safetensors tables: pca_mean F32 [E], pca_components F32 [K,E], bucket_values F32 [K,B]."""
+    import struct
+
+    ar = manifest["ar_prior"]
+    path = Path(pack_dir) / ar["tables"]
+    E, K, B = manifest["embedding_dim"], ar["sequence_length"], ar["buckets"]
+    try:
+        with open(path, "rb") as f:
+            n = struct.unpack("<Q", f.read(8))[0]
+            header = json.loads(f.read(n))
+    except (OSError, ValueError, struct.error) as e:
+        raise PackError(path, f"not a safetensors file ({e})") from e
+    for name, shape in (("pca_mean", [E]), ("pca_components", [K, E]), ("bucket_values", [K, B])):
+        t = header.get(name)
+        if not isinstance(t, dict):
+            raise PackError(path, f"{name}: missing")
+        if t.get("dtype") != "F32" or t.get("shape") != shape:
+            raise PackError(path, f"{name}: is {t.get('dtype')} {t.get('shape')}, expected F32 {shape}")

@@ -31,7 +31,7 @@ test('invalid manifests are refused with the field named (mirrors models/pack.sc
     /^components\.prior\.file: /,
   );
   assert.match(
-    problem((m) => (m.schema_version = 2)),
+    problem((m) => (m.schema_version = 3)),
     /^schema_version: /,
   );
   assert.match(
@@ -77,5 +77,67 @@ test('invalid manifests are refused with the field named (mirrors models/pack.sc
   assert.match(
     problem((m) => delete m.schedulers.super_res),
     /^schedulers\.super_res: /,
+  );
+});
+
+function withAr(m: Json, k = 5, vocab = 32): Json {
+  const { embedding_dim: E, text } = m;
+  m.schema_version = 2;
+  m.components.ar_prior = {
+    file: 'ar_prior.onnx',
+    flops: 1,
+    inputs: [
+      { name: 'encoder_hidden_states', dtype: 'float32', shape: ['batch', text.max_length, text.hidden_size] },
+      { name: 'attention_mask', dtype: 'bool', shape: ['batch', text.max_length] },
+      { name: 'text_embeds', dtype: 'float32', shape: ['batch', E] },
+      { name: 'dot_token', dtype: 'int64', shape: ['batch'] },
+      { name: 'codes', dtype: 'int64', shape: ['batch', k] },
+    ],
+    outputs: [{ name: 'logits', dtype: 'float32', shape: ['batch', k, vocab] }],
+  };
+  m.ar_prior = {
+    tables: 'ar_prior_codes.safetensors',
+    sequence_length: k,
+    buckets: vocab,
+    vocabulary: vocab,
+    dot_buckets: 8,
+    null_dot_token: 8,
+    variance_kept: 0.99,
+    sampling: { guidance: 2, temperature: 1, top_k: 0, top_p: 1, samples: 1 },
+  };
+  m.files['ar_prior.onnx'] = '0'.repeat(64);
+  m.files['ar_prior_codes.safetensors'] = '0'.repeat(64);
+  return m;
+}
+
+test('schema v2: an autoregressive prior is optional, v1 packs stay valid, broken AR entries name the field', () => {
+  assert.ok(ManifestSchema.safeParse(withAr(structuredClone(tiny))).success);
+  const v2 = structuredClone(tiny);
+  v2.schema_version = 2;
+  assert.ok(ManifestSchema.safeParse(v2).success);
+  const bad = (mutate: (m: Json) => void): string => problem((m) => mutate(withAr(m)));
+  assert.equal(
+    bad((m) => (m.schema_version = 1)),
+    'schema_version: must be 2 with an ar_prior',
+  );
+  assert.equal(
+    bad((m) => delete m.components.ar_prior),
+    'ar_prior: ar_prior and components.ar_prior come together',
+  );
+  assert.match(
+    bad((m) => delete m.ar_prior.tables),
+    /^ar_prior\.tables: /,
+  );
+  assert.match(
+    bad((m) => (m.ar_prior.sampling.temperature = 0)),
+    /^ar_prior\.sampling\.temperature: /,
+  );
+  assert.equal(
+    bad((m) => (m.components.ar_prior.inputs[4].shape = ['batch', 4])),
+    'components.ar_prior.codes: has shape ["batch",4], expected ["batch",5]',
+  );
+  assert.equal(
+    bad((m) => delete m.files['ar_prior_codes.safetensors']),
+    'files: has no sha256 for ar_prior_codes.safetensors (ar_prior.tables)',
   );
 });

@@ -51,7 +51,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=DEFAULT_PACK)
     p.add_argument("--precision", default="auto", help="auto (bf16 where the CPU has it natively), bf16 or fp32")
     p = sub.add_parser("ar-prior", help="autoregressive prior: codes (PCA + buckets), train, eval (see ar_prior.py)")
-    p.add_argument("action", choices=("codes", "train", "eval"))
+    p.add_argument("action", choices=("codes", "train", "eval", "export", "parity"),
+                   help="export: into --pack (schema v2); parity: the engine test's fixture (PyTorch on injected draws)")
     p.add_argument("--work", type=Path, default=None, help="default models/work/ar-prior")
     p.add_argument("--data", type=Path, default=DATA_DIR)
     p.add_argument("--pack", type=Path, default=DEFAULT_PACK)
@@ -98,8 +99,15 @@ def main(argv: list[str] | None = None) -> int:
         elif a.action == "train":
             print(ar_prior.train(a.minutes, work, a.data, a.pack, seed=a.seed, max_steps=a.max_steps,
                                  total_minutes=a.total_minutes, threads=a.threads))
-        else:
+        elif a.action == "eval":
             ar_prior.evaluate(work, a.data, a.pack)
+        elif a.action == "export":
+            m = ar_prior.add_to_pack(a.pack, work, ar_prior.default_settings(work), ar_prior.default_samples(work))
+            print(m["ar_prior"], "onnx vs torch max |logits| diff", ar_prior.check_onnx(a.pack, work))
+        else:
+            fx = ar_prior.parity_fixture(ar_prior.PARITY_FIXTURE, a.pack, work,
+                                         settings=ar_prior.default_settings(work))
+            print(ar_prior.PARITY_FIXTURE, "onnx vs torch max |logits| diff", fx["onnx_vs_torch_max_abs_logits"])
     elif a.cmd == "all":
         from .dataset import INDEX_FILE, build_dataset
         from .evaluate import evaluate

@@ -44,6 +44,7 @@ BUCKETS = 1024
 DOT_BUCKETS = 64
 TEXT_LEN = 77
 P_DROP = 0.1
+SOFT_SIGMA = 8.0           # training targets: Gaussian over neighbouring buckets, in buckets (see train)
 VARIANCE_KEPT = 0.995      # the leading components holding at least this share of the variance are kept
 POOL = 65536               # training (composition, caption, z_i) samples: PCA, buckets and the AR training set
 POOL_SEED = 4242
@@ -212,6 +213,17 @@ class ARPrior(torch.nn.Module):
         self.blocks = torch.nn.ModuleList([Block(w, s.heads) for _ in range(s.layers)])
         self.ln_f = torch.nn.LayerNorm(w)
         self.head = torch.nn.Linear(w, s.vocab)
+        # Buckets are ordered (equal-mass quantiles of one component), but a 1,024-way softmax knows nothing of
+        # that: from a random init, 240 steps at batch 128 stayed at the uniform loss (6.936 nats). Starting the
+        # head's class vectors and the code embeddings as Fourier features of the bucket's quantile makes
+        # neighbouring buckets similar from the start (both stay trainable).
+        with torch.no_grad():
+            u = (torch.arange(s.vocab, dtype=torch.float32) + 0.5) / s.vocab
+            f = torch.arange(1, w // 2 + 1, dtype=torch.float32)
+            basis = torch.cat([torch.cos(math.pi * f * u[:, None]), torch.sin(math.pi * f * u[:, None])], 1)
+            self.head.weight.copy_(basis * 0.05)
+            self.head.bias.zero_()
+            self.code_emb.weight.copy_(basis * 0.5)
 
     @property
     def null_dot(self) -> int:
@@ -408,9 +420,10 @@ def train(minutes: float, work: Path = WORK_DIR, data_dir: Path = DATA_DIR, pack
     prec = resolve_precision(precision)
     autocast = torch.autocast("cpu", dtype=torch.bfloat16) if prec == "bf16" else contextlib.nullcontext()
     log(f"ar-prior: precision {prec}, {threads} thread(s)", logf)
+    ids = torch.arange(sizes.vocab, dtype=torch.float32)
     model.train()
     start = last_save = last_log = t_prev = time.time()
-    acc, cnt = 0.0, 0
+    acc, acc8, cnt = 0.0, 0.0, 0
     while time.time() - start < minutes * 60 and (max_steps is None or step < max_steps):
         idx = torch.randint(0, len(pool["z"]), (batch,), generator=g)
         drop = torch.rand(batch, generator=g) < P_DROP
@@ -427,7 +440,12 @@ def train(minutes: float, work: Path = WORK_DIR, data_dir: Path = DATA_DIR, pack
             grp["lr"] = lr * warm * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * prog)))
         with autocast:
             logits = model(h, m, e, dot, c[:, :-1])
-        loss = F.cross_entropy(logits.float().reshape(-1, sizes.vocab), c.reshape(-1))
+        lf = logits.float().reshape(-1, sizes.vocab)
+        hard = F.cross_entropy(lf, c.reshape(-1))
+        # soft targets: a Gaussian over neighbouring buckets (SOFT_SIGMA of 1,024, i.e. +-0.8 % of a component's
+        # training quantiles) shares each example's gradient with its neighbours; `loss` logs the hard CE
+        soft = torch.exp(-0.5 * ((ids[None] - c.reshape(-1, 1)) / SOFT_SIGMA) ** 2)
+        loss = -(soft / soft.sum(1, keepdim=True) * lf.log_softmax(-1)).sum(1).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -437,12 +455,14 @@ def train(minutes: float, work: Path = WORK_DIR, data_dir: Path = DATA_DIR, pack
         now = time.time()
         elapsed += now - t_prev
         t_prev = now
-        acc += float(loss.detach())
+        acc += float(hard.detach())
+        acc8 += float(F.cross_entropy(logits[:, :8].float().reshape(-1, sizes.vocab), c[:, :8].reshape(-1)))
         cnt += 1
         if now - last_log > 30 or step == 1:
-            log(f"ar-prior step {step} loss={acc / cnt:.4f} (nats/token; uniform {math.log(sizes.vocab):.3f}) "
+            log(f"ar-prior step {step} loss={acc / cnt:.4f} first8={acc8 / cnt:.4f} (nats/token; uniform "
+                f"{math.log(sizes.vocab):.3f}) "
                 f"lr={opt.param_groups[0]['lr']:.2e} ({elapsed / 60:.1f} min)", logf)
-            acc, cnt, last_log = 0.0, 0, now
+            acc, acc8, cnt, last_log = 0.0, 0.0, 0, now
         if now - last_save > 120:
             save()
             last_save = now
@@ -530,3 +550,258 @@ def codes_report(work: Path = WORK_DIR, data_dir: Path = DATA_DIR, pack_dir: Pat
     (work / "codes_report.json").write_text(json.dumps(rep, indent=1) + "\n")
     print(json.dumps(rep, indent=1))
     return rep
+
+
+@torch.no_grad()
+def ar_samples(model: ARPrior, codes: Codes, te, caps: list[str], n: int, st: SampleSettings, seed: int,
+               chunk: int = 800) -> torch.Tensor:
+    """n z_i per caption [len(caps), n, E]: dot token from the top half, uniforms from a seeded generator."""
+    g = torch.Generator().manual_seed(seed)
+    e0, h0, m0 = te.encode([""])
+    empty = (h0, m0, e0)
+    rows = [c for c in caps for _ in range(n)]
+    out = []
+    for i in range(0, len(rows), chunk):
+        e, h, m = te.encode(rows[i:i + chunk])
+        b = len(e)
+        dot = top_half_dot(b, g)
+        u = torch.rand(b, model.s.k, generator=g)
+        out.append(codes.decode(sample_codes(model, h, m, e, empty, dot, u, st)))
+    return torch.cat(out).view(len(caps), n, -1)
+
+
+@torch.no_grad()
+def diffusion_samples(pipe, caps: list[str], n: int, seed: int, chunk: int = 400) -> torch.Tensor:
+    from .evaluate import sample_prior
+
+    g = torch.Generator().manual_seed(seed)
+    rows = [c for c in caps for _ in range(n)]
+    return torch.cat([sample_prior(pipe, rows[i:i + chunk], g) for i in range(0, len(rows), chunk)]).view(
+        len(caps), n, -1)
+
+
+def best_of(z: torch.Tensor, z_t: torch.Tensor, k: int) -> torch.Tensor:
+    """[C, n, E] -> [C, n // k, E]: of each group of k samples, the one with the highest cos(z_i, z_t)."""
+    C, n, E = z.shape
+    g = z.view(C, n // k, k, E)
+    score = F.cosine_similarity(g, z_t[:, None, None, :], dim=-1)
+    return g.gather(2, score.argmax(2)[:, :, None, None].expand(-1, -1, 1, E)).squeeze(2)
+
+
+def prior_metrics(data, gallery, keys, z: torch.Tensor, z_true: torch.Tensor, mean: torch.Tensor) -> dict:
+    """z [C, S, E] (S samples per caption): mean cosine to the true z_i, retrieval top-5 (mean over samples),
+    diversity = mean pairwise cosine of the S samples of a caption (lower = more diverse)."""
+    from .evaluate import concept_hits
+
+    C, S, E = z.shape
+    flat = z.reshape(C * S, E)
+    zt = z_true.repeat_interleave(S, 0)
+    zn = F.normalize(z, dim=-1)
+    pair = (zn @ zn.transpose(1, 2))[:, ~torch.eye(S, dtype=torch.bool)].mean() if S > 1 else torch.tensor(float("nan"))
+    return {"samples_per_caption": S,
+            "cos_true": float(F.cosine_similarity(flat, zt).mean()),
+            "cos_true_centred": float(F.cosine_similarity(flat - mean, zt - mean).mean()),
+            "retrieval_top5": concept_hits(data, gallery, flat, [[k] for k in keys for _ in range(S)], 5),
+            "diversity_pairwise_cos": float(pair)}
+
+
+def evaluate(work: Path = WORK_DIR, data_dir: Path = DATA_DIR, pack_dir: Path = PACK_DIR, n: int = 200,
+             samples: int = 8, guidance: float | None = None, threads: int = 1) -> dict:
+    """The paper's comparison on eval_prior's 200 held-out captions. Every prior draws 2 x `samples` z_i per
+    caption: the single-sample rows use the first `samples`, the two-sample rows keep the better of each pair."""
+    from .batches import TextEncoder
+    from .dataset import EmojiData
+    from .evaluate import Gallery, concept_hits
+
+    torch.set_num_threads(threads)
+    t0 = time.time()
+    data = EmojiData(data_dir)
+    pipe, vision = load_pack_models(pack_dir)
+    te = TextEncoder(pipe.text_encoder)
+    gallery = Gallery(data, vision)
+    model, codes = load_model(work)
+    mean = pipe.prior.clip_mean[0]
+    res: dict = {"heldout_captions": n, "sample_settings": {}}
+    if guidance is None:   # tuned on the next 100 concepts' held-out captions (not the evaluation set)
+        tk, tc, tz, (te_e, _, _) = heldout_set(data, vision, te, 100, offset=n)
+        sweep = {}
+        for gs in (1.0, 2.0, 3.0, 5.0):
+            z = ar_samples(model, codes, te, tc, 2, SampleSettings(guidance=gs), seed=7)
+            sweep[str(gs)] = prior_metrics(data, gallery, tk, z, tz, mean)
+            print("guidance", gs, sweep[str(gs)], flush=True)
+        guidance = float(max(sweep, key=lambda k: (sweep[k]["retrieval_top5"], sweep[k]["cos_true"])))
+        res["guidance_sweep"] = sweep
+    st = SampleSettings(guidance=guidance)
+    res["sample_settings"] = asdict(st)
+    keys, caps, z_true, (z_t, _, _) = heldout_set(data, vision, te, n)
+    kk = [[k] for k in keys]
+    res["baselines"] = {"text_embedding": {"cos_true": float(F.cosine_similarity(z_t, z_true).mean()),
+                                           "retrieval_top5": concept_hits(data, gallery, z_t, kk, 5)},
+                        "true_z_i": {"retrieval_top5": concept_hits(data, gallery, z_true, kk, 5)}}
+    t = time.time()
+    za = ar_samples(model, codes, te, caps, 2 * samples, st, seed=0)
+    res["ar_seconds_per_sample_torch"] = (time.time() - t) / za[:, :, 0].numel()
+    t = time.time()
+    zd = diffusion_samples(pipe, caps, 2 * samples, seed=0)
+    res["diffusion_seconds_per_sample_torch"] = (time.time() - t) / zd[:, :, 0].numel()
+    rows = {"ar": za[:, :samples], "ar_2": best_of(za, z_t, 2), "diffusion": zd[:, :samples], "diffusion_2": best_of(zd, z_t, 2)}
+    res["priors"] = {k: prior_metrics(data, gallery, keys, v, z_true, mean) for k, v in rows.items()}
+    res["seconds"] = round(time.time() - t0, 1)
+    (work / "comparison.json").write_text(json.dumps(res, indent=1) + "\n")
+    print(json.dumps(res, indent=1))
+    return res
+
+
+# ------------------------------------------------------------------------------------------------------------ export
+
+AR_FILE = "ar_prior.onnx"
+TABLES_FILE = "ar_prior_codes.safetensors"
+AR_IO = (["encoder_hidden_states", "attention_mask", "text_embeds", "dot_token", "codes"], ["logits"])
+
+
+class ARGraph(torch.nn.Module):
+    """The exported graph: the whole sequence at once (no KV cache, see models/README.md for the measurement).
+    codes [B,K]: entry j only reaches logits[:, j+1:] (causal mask), so unsampled entries may hold anything."""
+
+    def __init__(self, model: ARPrior) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, encoder_hidden_states, attention_mask, text_embeds, dot_token, codes):
+        return self.model(encoder_hidden_states, attention_mask, text_embeds, dot_token, codes[:, :-1])
+
+
+def export_onnx(model: ARPrior, path: Path, L: int = TEXT_LEN) -> None:
+    from ..export import OPSET
+
+    s = model.s
+    B = 2
+    args = (torch.randn(B, L, s.embed), torch.ones(B, L, dtype=torch.bool), torch.randn(B, s.embed),
+            torch.zeros(B, dtype=torch.int64), torch.zeros(B, s.k, dtype=torch.int64))
+    names_in, names_out = AR_IO
+    torch.onnx.export(ARGraph(model).eval(), args, str(path), input_names=names_in, output_names=names_out,
+                      dynamic_axes={n: {0: "batch"} for n in names_in + names_out}, opset_version=OPSET,
+                      do_constant_folding=True, dynamo=False)
+
+
+def manifest_entries(model: ARPrior, codes: Codes, settings: SampleSettings, samples: int, L: int, H: int) -> tuple:
+    s = model.s
+    comp = {"file": AR_FILE,
+            "inputs": [{"name": "encoder_hidden_states", "dtype": "float32", "shape": ["batch", L, H]},
+                       {"name": "attention_mask", "dtype": "bool", "shape": ["batch", L]},
+                       {"name": "text_embeds", "dtype": "float32", "shape": ["batch", s.embed]},
+                       {"name": "dot_token", "dtype": "int64", "shape": ["batch"]},
+                       {"name": "codes", "dtype": "int64", "shape": ["batch", s.k]}],
+            "outputs": [{"name": "logits", "dtype": "float32", "shape": ["batch", s.k, s.vocab]}]}
+    section = {"tables": TABLES_FILE, "sequence_length": s.k, "buckets": s.vocab, "vocabulary": s.vocab,
+               "dot_buckets": s.dot_buckets, "null_dot_token": model.null_dot,
+               "variance_kept": round(codes.variance_kept, 6),
+               "sampling": {"guidance": settings.guidance, "temperature": settings.temperature,
+                            "top_k": settings.top_k, "top_p": settings.top_p, "samples": samples}}
+    return comp, section
+
+
+def write_tables(codes: Codes, path: Path) -> None:
+    from safetensors.torch import save_file
+
+    save_file({"pca_mean": codes.mean.float().contiguous(), "pca_components": codes.components.float().contiguous(),
+               "bucket_values": codes.values.float().contiguous()}, str(path))
+
+
+def add_to_pack(pack_dir: Path = PACK_DIR, work: Path = WORK_DIR, settings: SampleSettings | None = None,
+                samples: int = 1) -> dict:
+    """Writes ar_prior.onnx + ar_prior_codes.safetensors into the pack and the v2 manifest entries."""
+    from ..flops import count_flops
+    from ..manifest import read_manifest, sha256_file, validate_manifest
+    import onnx
+
+    pack_dir = Path(pack_dir)
+    m = read_manifest(pack_dir)
+    model, codes = load_model(work)
+    L, H = m["text"]["max_length"], m["text"]["hidden_size"]
+    export_onnx(model, pack_dir / AR_FILE, L)
+    write_tables(codes, pack_dir / TABLES_FILE)
+    os.chmod(pack_dir / TABLES_FILE, 0o644)
+    comp, section = manifest_entries(model, codes, settings or SampleSettings(), samples, L, H)
+    comp["flops"] = count_flops(onnx.load(str(pack_dir / AR_FILE)))
+    m["schema_version"] = 2
+    m["components"]["ar_prior"] = comp
+    m["ar_prior"] = section
+    for f in (AR_FILE, TABLES_FILE):
+        m["files"][f] = sha256_file(pack_dir / f)
+    m["files"] = dict(sorted(m["files"].items()))
+    validate_manifest(m)
+    (pack_dir / "manifest.json").write_text(json.dumps(m, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return m
+
+
+def dot_from_uniform(u: torch.Tensor, dot_buckets: int = DOT_BUCKETS) -> torch.Tensor:
+    """The engine's rule (stages/ar-prior.ts): a uniform -> a dot token in the upper half of the buckets."""
+    half = dot_buckets // 2
+    return (half + torch.floor(u.double() * (dot_buckets - half))).long().clamp(max=dot_buckets - 1)
+
+
+@torch.no_grad()
+def check_onnx(pack_dir: Path = PACK_DIR, work: Path = WORK_DIR, batch: int = 3, seed: int = 1) -> float:
+    """Max |logits| difference of the exported graph vs the PyTorch model on random inputs (with padding)."""
+    import onnxruntime as ort
+
+    model, _ = load_model(work)
+    g = torch.Generator().manual_seed(seed)
+    s = model.s
+    h = torch.randn(batch, TEXT_LEN, s.embed, generator=g)
+    m = torch.ones(batch, TEXT_LEN, dtype=torch.bool)
+    m[:, 9:] = False
+    e = torch.randn(batch, s.embed, generator=g)
+    d = torch.randint(0, s.dot_buckets + 1, (batch,), generator=g)
+    c = torch.randint(0, s.vocab, (batch, s.k), generator=g)
+    ref = ARGraph(model)(h, m, e, d, c).numpy()
+    sess = ort.InferenceSession(str(Path(pack_dir) / AR_FILE), providers=["CPUExecutionProvider"])
+    out = sess.run(None, {"encoder_hidden_states": h.numpy(), "attention_mask": m.numpy(), "text_embeds": e.numpy(),
+                          "dot_token": d.numpy(), "codes": c.numpy()})[0]
+    return float(np.abs(out - ref).max())
+
+
+@torch.no_grad()
+def parity_fixture(out: Path, pack_dir: Path = PACK_DIR, work: Path = WORK_DIR, seed: int = 5,
+                   captions: tuple[str, ...] = ("a red apple, noto style", "an emoji of a rocket, on a blue background"),
+                   settings: SampleSettings | None = None) -> dict:
+    """The PyTorch AR prior on injected uniforms: what the engine must reproduce (test/integration/engine)."""
+    from .batches import TextEncoder
+
+    model, codes = load_model(work)
+    pipe, _ = load_pack_models(pack_dir)
+    te = TextEncoder(pipe.text_encoder)
+    st = settings or SampleSettings()
+    g = torch.Generator().manual_seed(seed)
+    u = torch.rand(len(captions), 1 + model.s.k, generator=g, dtype=torch.float64)
+    e, h, m = te.encode(list(captions))
+    e0, h0, m0 = te.encode([""])
+    c = sample_codes(model, h, m, e, (h0, m0, e0), dot_from_uniform(u[:, 0]), u[:, 1:], st)
+    z = codes.decode(c)
+    fx = {"captions": list(captions), "settings": asdict(st), "uniforms": u.tolist(), "codes": c.tolist(),
+          "image_embeddings": z.tolist(), "onnx_vs_torch_max_abs_logits": check_onnx(pack_dir, work)}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(fx) + "\n")
+    return fx
+
+
+PARITY_FIXTURE = Path(__file__).resolve().parents[4] / "test" / "integration" / "engine" / "ar-prior-parity.json"
+
+
+def default_settings(work: Path = WORK_DIR) -> SampleSettings:
+    """The sampling settings the comparison picked (comparison.json), else the defaults."""
+    p = work / "comparison.json"
+    if p.is_file():
+        return SampleSettings(**json.loads(p.read_text())["sample_settings"])
+    return SampleSettings()
+
+
+def default_samples(work: Path = WORK_DIR) -> int:
+    """2 when two-sample selection measured better (prior retrieval top-5, then cosine) in comparison.json."""
+    p = work / "comparison.json"
+    if not p.is_file():
+        return 1
+    r = json.loads(p.read_text())["priors"]
+    key = lambda k: (r[k]["retrieval_top5"], r[k]["cos_true"])  # noqa: E731
+    return 2 if key("ar_2") > key("ar") else 1
