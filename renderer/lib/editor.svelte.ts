@@ -37,6 +37,20 @@ export const NOISE_LABELS: Record<Noise, string> = {
 /** The most frames interpolate and textdiff take (the contract's limit). */
 export const MAX_FRAMES = 32;
 const ENDED: ReadonlySet<JobStatus> = new Set(['done', 'failed', 'cancelled']);
+const STORAGE_KEY = 'unclip-studio.editor';
+
+/** What a reload brings back (sessionStorage). */
+interface SavedEditor {
+  sourceId: number;
+  tab: EditorTab;
+  vary: number[];
+  interpolate: number | null;
+  other: number | null;
+  textdiff: number | null;
+  kept: number[];
+  discarded: number[];
+}
+
 /** How often a followed job is read again (in case an event was missed while the socket reconnected). */
 const POLL_MS = 3_000;
 
@@ -158,6 +172,7 @@ abstract class EditorBase {
       const run = this.owner.follow(await job);
       this.run = run;
       this.started(run);
+      this.owner.save();
       return run;
     } catch (err) {
       this.error = messageOf(err);
@@ -197,9 +212,12 @@ export class VaryEditor extends EditorBase {
       const n = wholeNumber('Count', this.count, 1, LIMITS.n.max);
       const seedText = this.seed.trim();
       const seed = seedText === '' ? undefined : wholeNumber('Seed', seedText, 0, 0xffffffff);
+      const common = this.owner.decoderSettings();
+      if (typeof common === 'string') return common;
       for (const v of [eta, n, seed])
         if (typeof v === 'string') return `${v}${v.startsWith('Seed') ? ' Leave it empty for a random seed.' : ''}`;
       return this.owner.api.vary({
+        ...common,
         id,
         eta: eta as number,
         n: n as number,
@@ -246,6 +264,7 @@ export class InterpolateEditor extends EditorBase {
   pick = (image: ImageView): void => {
     this.other = image;
     this.error = null;
+    this.owner.save();
   };
 
   make = (): Promise<unknown> =>
@@ -256,7 +275,9 @@ export class InterpolateEditor extends EditorBase {
       if (this.other.id === a) return 'Pick another image: an interpolation needs two different ones.';
       const frames = wholeNumber('Frames', this.frames, 2, MAX_FRAMES);
       if (typeof frames === 'string') return frames;
-      return this.owner.api.interpolate({ a, b: this.other.id, frames, noise: this.noise });
+      const common = this.owner.decoderSettings();
+      if (typeof common === 'string') return common;
+      return this.owner.api.interpolate({ ...common, a, b: this.other.id, frames, noise: this.noise });
     });
 
   protected override started(): void {
@@ -381,7 +402,15 @@ export class TextDiffEditor extends EditorBase {
       const b = realNumber('θ to', this.thetaTo, 0, 1);
       const n = wholeNumber('Frames', this.count, 1, MAX_FRAMES);
       for (const v of [a, b, n]) if (typeof v === 'string') return v;
-      return this.owner.api.textdiff({ id, from, to, thetas: thetaSweep(a as number, b as number, n as number) });
+      const common = this.owner.decoderSettings();
+      if (typeof common === 'string') return common;
+      return this.owner.api.textdiff({
+        ...common,
+        id,
+        from,
+        to,
+        thetas: thetaSweep(a as number, b as number, n as number),
+      });
     });
 
   protected override started(): void {
@@ -406,6 +435,7 @@ export class TextDiffEditor extends EditorBase {
       if (starred) kept.add(frame.id);
       else kept.delete(frame.id);
       this.kept = kept;
+      this.owner.save();
       this.message = starred
         ? `Kept image ${frame.id} (θ = ${frame.theta}): it is starred in the gallery.`
         : `Image ${frame.id} is no longer kept (unstarred).`;
@@ -432,6 +462,7 @@ export class TextDiffEditor extends EditorBase {
     try {
       await this.owner.api.galleryTrash({ ids });
       this.discarded = new Set([...this.discarded, ...ids]);
+      this.owner.save();
       const at = keepId === null ? 0 : this.frames.findIndex((f) => f.id === keepId);
       this.index = Math.max(0, at);
       this.message = `Moved ${ids.length} ${ids.length === 1 ? 'frame' : 'frames'} to the trash (restore them from the Gallery's Trash).`;
@@ -449,6 +480,9 @@ export class EditorState {
   sourceError = $state<string | null>(null);
   loading = $state(false);
   tab = $state<EditorTab>('vary');
+  /** Decoder steps and guidance for every edit (empty: the pack's defaults). */
+  steps = $state<string | number>('');
+  guidance = $state<string | number>('');
 
   vary: VaryEditor;
   interpolate: InterpolateEditor;
@@ -493,7 +527,91 @@ export class EditorState {
     this.interpolate.reset();
     if (this.interpolate.other?.id === id) this.interpolate.other = null;
     await this.#load(id, true);
+    await this.#restore(id);
+    this.save();
   };
+
+  select = (tab: EditorTab): void => {
+    this.tab = tab;
+    this.save();
+  };
+
+  /** The steps and guidance fields as edit arguments (absent when empty), or what is wrong with them. */
+  decoderSettings(): { steps?: number; guidance?: number } | string {
+    const out: { steps?: number; guidance?: number } = {};
+    if (String(this.steps ?? '').trim() !== '') {
+      const v = wholeNumber('Decoder steps', this.steps, LIMITS.steps.min, LIMITS.steps.max);
+      if (typeof v === 'string') return `${v} Leave it empty for the pack's default.`;
+      out.steps = v;
+    }
+    if (String(this.guidance ?? '').trim() !== '') {
+      const v = realNumber('Guidance', this.guidance, LIMITS.guidance.min, LIMITS.guidance.max);
+      if (typeof v === 'string') return `${v} Leave it empty for the pack's default.`;
+      out.guidance = v;
+    }
+    return out;
+  }
+
+  /**
+   * Keeps what the editors show in this tab's session storage (the image, the tab, the jobs and the
+   * kept and discarded frames), so a reload comes back to the same jobs, still running or done.
+   */
+  save(): void {
+    if (this.sourceId === null) return;
+    const saved: SavedEditor = {
+      sourceId: this.sourceId,
+      tab: this.tab,
+      vary: this.vary.runs.map((r) => r.job.id).slice(0, 20),
+      interpolate: this.interpolate.run?.job.id ?? null,
+      other: this.interpolate.other?.id ?? null,
+      textdiff: this.textdiff.run?.job.id ?? null,
+      kept: [...this.textdiff.kept],
+      discarded: [...this.textdiff.discarded],
+    };
+    try {
+      sessionStorage.setItem(STORAGE_KEY, JSON.stringify(saved));
+    } catch {
+      // Storage full or refused: a reload then starts the editors afresh.
+    }
+  }
+
+  async #restore(id: number): Promise<void> {
+    let saved: SavedEditor | null = null;
+    try {
+      saved = JSON.parse(sessionStorage.getItem(STORAGE_KEY) ?? 'null') as SavedEditor | null;
+    } catch {
+      saved = null;
+    }
+    if (!saved || saved.sourceId !== id) return;
+    this.tab = EDITOR_TABS.some((t) => t.id === saved.tab) ? saved.tab : 'vary';
+    const get = async (jobId: number | null): Promise<EditorJob | null> => {
+      if (jobId === null) return null;
+      try {
+        return this.follow(await this.api.jobsGet({ id: jobId }));
+      } catch {
+        return null; // gone (the library was cleared): nothing to show
+      }
+    };
+    const [vary, interp, diff] = await Promise.all([
+      Promise.all(saved.vary.map(get)),
+      get(saved.interpolate),
+      get(saved.textdiff),
+    ]);
+    if (this.sourceId !== id) return;
+    this.vary.runs = vary.filter((r): r is EditorJob => r !== null);
+    this.vary.run = this.vary.runs[0] ?? null;
+    this.interpolate.run = interp;
+    this.textdiff.run = diff;
+    this.textdiff.kept = new Set(saved.kept);
+    this.textdiff.discarded = new Set(saved.discarded);
+    if (saved.other !== null) {
+      try {
+        this.interpolate.other = (await this.api.galleryGet({ id: saved.other })).image;
+      } catch {
+        this.interpolate.other = null;
+      }
+    }
+  }
 
   async #load(id: number, fresh = false): Promise<void> {
     const generation = ++this.#generation;

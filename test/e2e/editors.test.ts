@@ -168,6 +168,8 @@ describe('editors E2E (web mode, scripted engine, headless Chromium)', { skip },
         .getByRole('button', { name: new RegExp(`^Open image ${source}:`) })
         .click();
       const detail = page.getByRole('complementary', { name: `Image ${source}` });
+      await detail.getByRole('link', { name: 'Open in editor' }).waitFor();
+      await shots(page, 'gallery-detail-open-in-editor');
       await detail.getByRole('link', { name: 'Open in editor' }).click();
       assert.equal(await page.getByRole('tab', { name: 'Editor' }).getAttribute('aria-selected'), 'true');
       await page.getByRole('heading', { name: `Editing image ${source}` }).waitFor();
@@ -186,12 +188,22 @@ describe('editors E2E (web mode, scripted engine, headless Chromium)', { skip },
       await varyForm.getByRole('alert').getByText('Seed: enter a whole number', { exact: false }).waitFor();
       await varyForm.getByLabel('Seed').fill('77');
       await varyForm.getByLabel('Fresh noise', { exact: false }).check();
+      // Decoder settings: folded away; a guidance out of range is said in words; steps go with the job.
+      await varyForm.getByText('Decoder settings').click();
+      await varyForm.getByLabel('Guidance').fill('500');
+      await varyForm.getByRole('button', { name: 'Make variations' }).click();
+      await varyForm
+        .getByRole('alert')
+        .getByText('Guidance: enter a number from 0 to 100.', { exact: false })
+        .waitFor();
+      await varyForm.getByLabel('Guidance').fill('');
+      await varyForm.getByLabel('Steps').fill('5');
       await varyForm.getByRole('button', { name: 'Make variations' }).click();
       const varyResults = page.getByRole('region', { name: 'Variation results' });
       const tiles = varyResults.getByRole('list', { name: /^Results of job \d+$/ }).getByRole('button');
       await tiles.nth(2).waitFor({ timeout: 60_000 });
       assert.equal(await tiles.count(), 3);
-      await varyResults.getByText('η 0.5 · 3 images · fresh noise · seed 77', { exact: false }).waitFor();
+      await varyResults.getByText('η 0.5 · 3 images · fresh noise · seed 77 · 5 steps', { exact: false }).waitFor();
       const varied = await Promise.all(
         [0, 1, 2].map(async (k) =>
           Number(/^Open image (\d+)/.exec((await tiles.nth(k).getAttribute('aria-label'))!)![1]),
@@ -206,6 +218,7 @@ describe('editors E2E (web mode, scripted engine, headless Chromium)', { skip },
         assert.equal(d.parents[0]!.op, 'vary');
         assert.equal(d.parents[0]!.params.eta, 0.5);
         assert.equal(d.parents[0]!.params.fresh, true);
+        assert.equal(d.image.settings.steps, 5, 'the decoder steps typed');
       }
       assert.deepEqual(
         (await service.call('gallery.get', { id: source })).children.map((c) => c.id).sort(),
@@ -363,6 +376,24 @@ describe('editors E2E (web mode, scripted engine, headless Chromium)', { skip },
         const trashed = (await service.call('gallery.get', { id })).image.trashedAt !== null;
         assert.equal(trashed, id !== chosen, `image ${id} ${id === chosen ? 'kept' : 'trashed'}`);
       }
+
+      // A reload comes back to the same image, tab, jobs, kept and discarded frames.
+      await page.reload();
+      await page.getByRole('heading', { name: `Editing image ${source}` }).waitFor({ timeout: 30_000 });
+      assert.equal(await editors.getByRole('tab', { name: 'Text diff' }).getAttribute('aria-selected'), 'true');
+      await diffStrip.first().waitFor({ timeout: 30_000 });
+      assert.equal(await diffStrip.count(), 1);
+      assert.equal(
+        await diffResult.getByRole('button', { name: 'Kept', exact: true }).getAttribute('aria-pressed'),
+        'true',
+      );
+      await editors.getByRole('tab', { name: 'Interpolate' }).click();
+      await strip.nth(3).waitFor({ timeout: 30_000 });
+      assert.equal(await interpForm.getByTestId('interpolate-b').innerText(), `B: image ${other}`);
+      await editors.getByRole('tab', { name: 'Variations' }).click();
+      await tiles.nth(2).waitFor({ timeout: 30_000 });
+      assert.equal(await tiles.count(), 3);
+      await editors.getByRole('tab', { name: 'Text diff' }).click();
 
       // ---- The kept frame has no x_T (text-diff frames are not inverted): the editor says it will be
       // inverted first, and the variation's job shows the inversion while it runs.
