@@ -86,6 +86,57 @@ function gatedEngine(): EngineClient & { hold(): void; release(): void } {
   };
 }
 
+/** Interactive roles that must have an accessible name. */
+const NAMED_ROLES = new Set([
+  'button',
+  'link',
+  'textbox',
+  'searchbox',
+  'slider',
+  'spinbutton',
+  'radio',
+  'checkbox',
+  'combobox',
+  'tab',
+  'listbox',
+  'switch',
+]);
+
+/**
+ * Every control on the page has an accessible name (Chromium's accessibility tree), and every focus
+ * stop of the Editor view, walked with Tab, shows a focus indicator (an outline or a ring).
+ */
+async function checkControls(page: Page, where: string): Promise<void> {
+  const cdp = await page.context().newCDPSession(page);
+  const { nodes } = (await cdp.send('Accessibility.getFullAXTree')) as {
+    nodes: { ignored: boolean; role?: { value: string }; name?: { value: string } }[];
+  };
+  await cdp.detach();
+  const unnamed = nodes
+    .filter((n) => !n.ignored && NAMED_ROLES.has(n.role?.value ?? '') && !n.name?.value?.trim())
+    .map((n) => n.role?.value);
+  assert.deepEqual(unnamed, [], `${where}: controls without an accessible name`);
+
+  await page.locator('[role="tablist"][aria-label="Editors"] [aria-selected="true"]').focus();
+  const seen: string[] = [];
+  for (let i = 0; i < 80; i++) {
+    await page.keyboard.press('Tab');
+    // (A string, not a function: the test's compiler would wrap inner functions in a helper the page lacks.)
+    const stop = (await page.evaluate(`(() => {
+      const el = document.activeElement;
+      if (!el || !el.closest('.editor-view')) return null;
+      const s = getComputedStyle(el);
+      const ring = (s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) > 0) || s.boxShadow !== 'none';
+      const name = el.getAttribute('aria-label') || el.id || el.textContent.trim().slice(0, 30) || el.tagName;
+      return { name: el.tagName + ' ' + name, ring };
+    })()`)) as { name: string; ring: boolean } | null;
+    if (!stop) break;
+    assert.ok(stop.ring, `${where}: no visible focus on ${stop.name}`);
+    seen.push(stop.name);
+  }
+  assert.ok(seen.length >= 5, `${where}: Tab reached only ${seen.join(', ')}`);
+}
+
 let service: StudioService;
 let server: WebServer;
 let browser: Browser | undefined;
@@ -173,6 +224,11 @@ describe('editors E2E (web mode, scripted engine, headless Chromium)', { skip },
       await detail.getByRole('link', { name: 'Open in editor' }).click();
       assert.equal(await page.getByRole('tab', { name: 'Editor' }).getAttribute('aria-selected'), 'true');
       await page.getByRole('heading', { name: `Editing image ${source}` }).waitFor();
+      await page.waitForFunction(
+        () =>
+          (globalThis as unknown as { document: { activeElement: { id: string } | null } }).document.activeElement
+            ?.id === 'editor-title',
+      );
       assert.equal(await page.getByTestId('editor-prompt').innerText(), prompt);
       assert.match(page.url(), new RegExp(`#editor/${source}$`));
 
@@ -387,12 +443,15 @@ describe('editors E2E (web mode, scripted engine, headless Chromium)', { skip },
         await diffResult.getByRole('button', { name: 'Kept', exact: true }).getAttribute('aria-pressed'),
         'true',
       );
+      await checkControls(page, 'text diff');
       await editors.getByRole('tab', { name: 'Interpolate' }).click();
       await strip.nth(3).waitFor({ timeout: 30_000 });
       assert.equal(await interpForm.getByTestId('interpolate-b').innerText(), `B: image ${other}`);
+      await checkControls(page, 'interpolate');
       await editors.getByRole('tab', { name: 'Variations' }).click();
       await tiles.nth(2).waitFor({ timeout: 30_000 });
       assert.equal(await tiles.count(), 3);
+      await checkControls(page, 'variations');
       await editors.getByRole('tab', { name: 'Text diff' }).click();
 
       // ---- The kept frame has no x_T (text-diff frames are not inverted): the editor says it will be
