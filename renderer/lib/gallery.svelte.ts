@@ -8,14 +8,15 @@
 /* eslint-disable svelte/prefer-svelte-reactivity -- the Sets here are built and replaced whole
    (selection is $state.raw), never mutated where a template reads them. */
 
-import type {
-  BoardView,
-  ImageDetailView,
-  ImageKind,
-  ImageView,
-  JobView,
-  LibraryChange,
-  StudioApi,
+import {
+  MAX_PAGE,
+  type BoardView,
+  type ImageDetailView,
+  type ImageKind,
+  type ImageView,
+  type JobView,
+  type LibraryChange,
+  type StudioApi,
 } from '../../preload/contract.ts';
 import { randomSeed } from './create.svelte.ts';
 import { GridPager, type GalleryFilterArgs, type GalleryItem, type PagerSource } from './pager.svelte.ts';
@@ -56,7 +57,7 @@ export function dayEnd(value: string): number | null {
   return new Date(y, mo - 1, d + 1).getTime() - 1;
 }
 
-const plural = (n: number, one: string, many = `${one}s`): string => `${n} ${n === 1 ? one : many}`;
+const plural = (n: number, one: string, many = `${one}s`): string => `${n.toLocaleString()} ${n === 1 ? one : many}`;
 
 export class GalleryState {
   shelf = $state<Shelf>('all');
@@ -343,6 +344,38 @@ export class GalleryState {
     this.selected = new Set(ids.slice(0, MAX_BULK));
     if (ids.length > MAX_BULK)
       this.#say(`Selected the first ${MAX_BULK.toLocaleString()} images (the most one action takes).`);
+  };
+
+  /** Reading every id of the listing for "select all" (pages of MAX_PAGE). */
+  selectingAll = $state(false);
+
+  /** Selects every image the grid lists (as filtered and searched), loaded or not, up to MAX_BULK. */
+  selectAll = async (): Promise<void> => {
+    if (this.pager.ranked) return this.selectAllShown();
+    const text = this.searched.trim();
+    const filter = { ...this.filterArgs(), ...(text ? { text } : {}) };
+    const generation = this.pager.epoch;
+    const ids: number[] = [];
+    let cursor: string | null = null;
+    this.selectingAll = true;
+    try {
+      do {
+        const page = await this.#api.galleryList({ ...filter, sort: this.sort, limit: MAX_PAGE, cursor });
+        ids.push(...page.items.map((i) => i.id));
+        cursor = page.nextCursor;
+      } while (cursor !== null && ids.length < MAX_BULK);
+      if (generation !== this.pager.epoch) return; // another listing meanwhile
+      this.selected = new Set(ids.slice(0, MAX_BULK));
+      this.#say(
+        cursor !== null || ids.length > MAX_BULK
+          ? `Selected the first ${MAX_BULK.toLocaleString()} images (the most one action takes).`
+          : `Selected all ${plural(ids.length, 'image')}.`,
+      );
+    } catch (err) {
+      this.#say(`Could not select them all: ${messageOf(err)}`, true);
+    } finally {
+      this.selectingAll = false;
+    }
   };
 
   clearSelection = (): void => {
