@@ -526,8 +526,11 @@ export class EditorState {
     this.vary.reset();
     this.interpolate.reset();
     if (this.interpolate.other?.id === id) this.interpolate.other = null;
+    const saved = this.#saved(id);
+    // The tab at once (the jobs follow once they are read), so a reload does not flash another one.
+    if (saved) this.tab = EDITOR_TABS.some((t) => t.id === saved.tab) ? saved.tab : 'vary';
     await this.#load(id, true);
-    await this.#restore(id);
+    if (saved) await this.#restore(id, saved);
     this.save();
   };
 
@@ -575,15 +578,17 @@ export class EditorState {
     }
   }
 
-  async #restore(id: number): Promise<void> {
-    let saved: SavedEditor | null = null;
+  /** What this tab saved for image `id`, if anything. */
+  #saved(id: number): SavedEditor | null {
     try {
-      saved = JSON.parse(sessionStorage.getItem(STORAGE_KEY) ?? 'null') as SavedEditor | null;
+      const saved = JSON.parse(sessionStorage.getItem(STORAGE_KEY) ?? 'null') as SavedEditor | null;
+      return saved && saved.sourceId === id ? saved : null;
     } catch {
-      saved = null;
+      return null;
     }
-    if (!saved || saved.sourceId !== id) return;
-    this.tab = EDITOR_TABS.some((t) => t.id === saved.tab) ? saved.tab : 'vary';
+  }
+
+  async #restore(id: number, saved: SavedEditor): Promise<void> {
     const get = async (jobId: number | null): Promise<EditorJob | null> => {
       if (jobId === null) return null;
       try {

@@ -46,10 +46,11 @@ async function shots(page: Page, name: string): Promise<void> {
  * The scripted engine, with a gate: while it is closed, manipulations wait (after reporting the
  * inversion phase for an invert), so a test can look at a job while it runs.
  */
-function gatedEngine(): EngineClient & { hold(): void; release(): void } {
+function gatedEngine(): EngineClient & { hold(): void; release(): void; failNext(message: string): void } {
   const base = createScriptedEngine({ stepDelayMs: 20 });
   let gate: Promise<void> | null = null;
   let open: (() => void) | null = null;
+  let failure: string | null = null;
   return {
     ...base,
     // The scripted pack's super-resolution default (1 step) is below the form's minimum: the Create
@@ -73,7 +74,15 @@ function gatedEngine(): EngineClient & { hold(): void; release(): void } {
           });
         await gate;
       }
+      if (failure !== null && request.op !== 'invert') {
+        const message = failure;
+        failure = null;
+        throw new Error(message);
+      }
       return base.manipulate!(request, opts);
+    },
+    failNext(message: string) {
+      failure = message;
     },
     hold() {
       gate ??= new Promise((resolve) => (open = resolve));
@@ -436,7 +445,7 @@ describe('editors E2E (web mode, scripted engine, headless Chromium)', { skip },
       // A reload comes back to the same image, tab, jobs, kept and discarded frames.
       await page.reload();
       await page.getByRole('heading', { name: `Editing image ${source}` }).waitFor({ timeout: 30_000 });
-      assert.equal(await editors.getByRole('tab', { name: 'Text diff' }).getAttribute('aria-selected'), 'true');
+      await editors.locator('[role="tab"][aria-selected="true"]', { hasText: 'Text diff' }).waitFor();
       await diffStrip.first().waitFor({ timeout: 30_000 });
       assert.equal(await diffStrip.count(), 1);
       assert.equal(
@@ -513,6 +522,33 @@ describe('editors E2E (web mode, scripted engine, headless Chromium)', { skip },
     await list.getByRole('button', { name: new RegExp(`^Pick image ${id}:`) }).click();
     await page.getByRole('heading', { name: `Editing image ${id}` }).waitFor();
     assert.match(page.url(), new RegExp(`#editor/${id}$`));
+
+    // A job that fails says why, and Retry runs it again.
+    engine.failNext('the decoder ran out of memory');
+    const form = page.getByRole('form', { name: 'Variation settings' });
+    await form.getByLabel('Count').fill('2');
+    await form.getByRole('button', { name: 'Make variations' }).click();
+    const failed = page.locator('[data-testid="editor-job"][data-status="failed"]');
+    await failed.getByText('2 variations failed:', { exact: false }).waitFor({ timeout: 30_000 });
+    assert.match(await failed.innerText(), /ran out of memory/);
+    await shots(page, 'editor-failed');
+    await failed.getByRole('button', { name: 'Retry' }).click();
+    const results = page.getByRole('region', { name: 'Variation results' }).getByRole('list').getByRole('button');
+    await results.nth(1).waitFor({ timeout: 30_000 });
+    assert.equal(await results.count(), 2);
+
+    // An image that is not there: said, with the way out.
+    await page.goto(`${server.origin}/#editor/99999`);
+    await page
+      .getByRole('alert')
+      .getByText('Could not open image 99999', { exact: false })
+      .waitFor({ timeout: 30_000 });
+    await page.getByRole('heading', { name: 'Image 99999 cannot be opened' }).waitFor();
+    assert.ok(await page.getByRole('button', { name: 'Go to the Gallery' }).isVisible());
+    await shots(page, 'editor-missing');
+    await page.getByRole('button', { name: 'Choose another image' }).click();
+    await page.getByRole('list', { name: 'Images to edit' }).getByRole('button').first().click();
+    await page.getByRole('heading', { name: /^Editing image \d+$/ }).waitFor();
     await page.close();
   });
 });
