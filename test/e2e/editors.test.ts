@@ -231,8 +231,8 @@ describe('editors E2E (web mode, scripted engine, headless Chromium)', { skip },
       await detail.getByRole('link', { name: 'Open in editor' }).waitFor();
       await shots(page, 'gallery-detail-open-in-editor');
       await detail.getByRole('link', { name: 'Open in editor' }).click();
-      assert.equal(await page.getByRole('tab', { name: 'Editor' }).getAttribute('aria-selected'), 'true');
       await page.getByRole('heading', { name: `Editing image ${source}` }).waitFor();
+      assert.equal(await page.getByRole('tab', { name: 'Editor' }).getAttribute('aria-selected'), 'true');
       await page.waitForFunction(
         () =>
           (globalThis as unknown as { document: { activeElement: { id: string } | null } }).document.activeElement
@@ -316,8 +316,14 @@ describe('editors E2E (web mode, scripted engine, headless Chromium)', { skip },
       assert.equal(await interpForm.getByTestId('interpolate-b').innerText(), `B: image ${other}`);
       await interpForm.getByLabel('Frames').fill('4');
       await interpForm.getByLabel('Fixed: A’s').check();
+      engine.hold();
       await interpForm.getByRole('button', { name: 'Interpolate' }).click();
       const result = page.getByRole('region', { name: 'Interpolation result' });
+      // While it runs: its status, a place for each frame, and Cancel.
+      await result.locator('[data-testid="editor-job"][data-status="running"]').waitFor({ timeout: 30_000 });
+      assert.equal(await result.locator('li.placeholder').count(), 4);
+      await shots(page, 'editor-interpolate-running');
+      engine.release();
       const strip = result.getByRole('list', { name: 'Interpolation frames' }).getByRole('button');
       await strip.nth(3).waitFor({ timeout: 60_000 });
       assert.equal(await strip.count(), 4);
