@@ -543,23 +543,7 @@ export class Library {
       where.push(desc ? 'i.id < @after' : 'i.id > @after');
       params.after = decodeCursor(q.cursor);
     }
-    let from = 'images i';
-    let order = 'i.id';
-    const text = q.text?.trim();
-    if (text) {
-      checkPrompt(text, 'search');
-      const match = ftsQuery(text);
-      if (match) {
-        from = 'images_fts f JOIN images i ON i.id = f.rowid';
-        order = 'f.rowid'; // FTS5 yields its matches in rowid order: the page is its first rows
-        where.push('images_fts MATCH @match');
-        params.match = match;
-      } else {
-        // Only symbols (emoji, punctuation): the tokenizer drops them, so match the text as it is.
-        where.push('instr(i.prompt, @needle) > 0');
-        params.needle = text;
-      }
-    }
+    const { from, order } = this.textSql(q.text, where, params);
     const dir = desc ? 'DESC' : 'ASC';
     const rows = this.db
       .prepare(
@@ -573,11 +557,35 @@ export class Library {
     return { items, nextCursor: more && last ? encodeCursor(last.id) : null };
   }
 
+  /** How many images pass the filters (and the search words, when given). */
   count(q: Omit<ListQuery, 'cursor' | 'limit' | 'sort'> = {}): number {
     const { where, params } = this.filterSql(q);
+    const { from } = this.textSql(q.text, where, params);
     return (
-      this.db.prepare(`SELECT count(*) AS n FROM images i WHERE ${where.join(' AND ')}`).get(params) as { n: number }
+      this.db.prepare(`SELECT count(*) AS n FROM ${from} WHERE ${where.join(' AND ')}`).get(params) as { n: number }
     ).n;
+  }
+
+  /** The search words' part of a listing: the FTS join (ordered by its rowids) or, for symbols only, a substring test. */
+  private textSql(
+    raw: string | undefined,
+    where: string[],
+    params: Record<string, unknown>,
+  ): { from: string; order: string } {
+    const text = raw?.trim();
+    if (!text) return { from: 'images i', order: 'i.id' };
+    checkPrompt(text, 'search');
+    const match = ftsQuery(text);
+    if (!match) {
+      // Only symbols (emoji, punctuation): the tokenizer drops them, so match the text as it is.
+      where.push('instr(i.prompt, @needle) > 0');
+      params.needle = text;
+      return { from: 'images i', order: 'i.id' };
+    }
+    where.push('images_fts MATCH @match');
+    params.match = match;
+    // FTS5 yields its matches in rowid order: a page is its first rows, no sort.
+    return { from: 'images_fts f JOIN images i ON i.id = f.rowid', order: 'f.rowid' };
   }
 
   /** The packs (embedding spaces) images were made with, most used first. */

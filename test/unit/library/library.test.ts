@@ -107,6 +107,11 @@ describe('library', () => {
       lib.list({ text: 'quot' }).items.map((r) => r.id),
       [ids[0]],
     );
+    // The count of a search is the search's, words or symbols.
+    assert.equal(lib.count({ text: 'DROP' }), 1);
+    assert.equal(lib.count({ text: '🐱' }), 1);
+    assert.equal(lib.count({ text: 'a' }), 2);
+    assert.equal(lib.count({ text: 'zebra' }), 0);
     await assert.rejects(lib.save([await image('x'.repeat(MAX_PROMPT_CHARS + 1), 9)]), /too long/);
     lib.close();
   });
