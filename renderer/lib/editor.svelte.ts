@@ -97,6 +97,8 @@ export class EditorJob {
 export class PickerState {
   items = $state.raw<ImageView[]>([]);
   query = $state('');
+  /** Only images of this pack (its manifest sha256): another pack's latents mean nothing to the engine. */
+  pack = $state<string | null>(null);
   loading = $state(false);
   error = $state<string | null>(null);
   more = $state(false);
@@ -130,6 +132,7 @@ export class PickerState {
         limit: 40,
         cursor: reset ? null : this.#cursor,
         ...(text ? { text } : {}),
+        ...(this.pack ? { pack: this.pack } : {}),
       });
       if (generation !== this.#generation) return;
       this.items = reset ? page.items : [...this.items, ...page.items];
@@ -627,6 +630,11 @@ export class EditorState {
       this.source = detail;
       this.sourceError = null;
       if (fresh) this.textdiff.setSource(detail.image);
+      const picker = this.interpolate.picker;
+      if (picker.pack !== detail.image.pack.sha256) {
+        picker.pack = detail.image.pack.sha256;
+        if (picker.loaded) void picker.load();
+      }
     } catch (err) {
       if (generation === this.#generation) this.sourceError = messageOf(err);
     } finally {
