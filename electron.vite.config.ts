@@ -1,28 +1,17 @@
 // Builds the desktop app's three targets from the fixed top-level layout:
 //   main/app/index.ts (+ engine-process.ts) → out/main, preload/index.ts → out/preload/index.cjs,
 //   renderer/index.html → out/renderer.
-// rendererConfig is also what web mode builds (main/web/renderer-build.ts), so both modes load
-// one and the same renderer bundle.
+// The renderer's config lives in vite.renderer.config.mjs, which web mode builds with too
+// (main/web/renderer-build.ts), so both modes load one and the same renderer bundle.
 
-import { svelte } from '@sveltejs/vite-plugin-svelte';
 import { defineConfig, type UserConfig } from 'electron-vite';
 import { resolve } from 'node:path';
+import { rendererConfig } from './vite.renderer.config.mjs';
 
 const root = import.meta.dirname;
 
-export const rendererConfig = {
-  root: resolve(root, 'renderer'),
-  base: './',
-  plugins: [svelte({ configFile: resolve(root, 'svelte.config.js') })],
-  build: {
-    outDir: resolve(root, 'out', 'renderer'),
-    emptyOutDir: true,
-    target: 'chrome120',
-    minify: true,
-    reportCompressedSize: false,
-    rolldownOptions: { input: resolve(root, 'renderer', 'index.html') },
-  },
-} satisfies NonNullable<UserConfig['renderer']>;
+const renderer: NonNullable<UserConfig['renderer']> = rendererConfig;
+export { rendererConfig };
 
 export default defineConfig({
   main: {
@@ -50,5 +39,5 @@ export default defineConfig({
       },
     },
   },
-  renderer: rendererConfig,
+  renderer,
 });

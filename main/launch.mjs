@@ -3,13 +3,13 @@
 // studio to the browser (web mode). `npm run serve` (--web) always picks web mode.
 //   npm start -- [--library DIR] [--pack DIR] [--backend NAME] [--threads N]
 //   npm run serve -- [--port N] [--library DIR] [--pack DIR] [--backend NAME] [--threads N]
-// Plain JavaScript so it runs before anything is built; TypeScript is loaded through tsx.
+// Plain JavaScript; web mode runs the built server (out/node/serve.js, `npm run build:node`).
 
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const require = createRequire(import.meta.url);
@@ -107,9 +107,12 @@ function runDesktop(appArgs) {
 }
 
 async function runWeb(appArgs) {
-  const { register } = await import('tsx/esm/api');
-  register();
-  const { runWebMode } = await import('./web/serve.ts');
+  const built = join(root, 'out', 'node', 'serve.js');
+  if (!existsSync(built)) {
+    console.error('unclip-studio: web mode is not built yet; run `npm run build:node` (npm install does it)');
+    process.exit(1);
+  }
+  const { runWebMode } = await import(pathToFileURL(built).href);
   try {
     await runWebMode(appArgs);
   } catch (err) {

@@ -63,6 +63,12 @@ function countPythonTests(dir) {
   }, 0);
 }
 
+// The CLI and web mode run as built JavaScript (out/node): build them from the sources under test.
+if (run(process.execPath, [join(root, 'main', 'build-node.mjs')]) !== 0) {
+  console.error('test/run.mjs: npm run build:node failed');
+  process.exit(1);
+}
+
 // 1. Python
 const venv = resolve(root, process.env.UNCLIP_TEST_VENV || join('models', '.venv'));
 const python = join(venv, 'bin', 'python');

@@ -1,10 +1,10 @@
 // Web mode serves the same renderer the desktop app loads: out/renderer, built by Vite from
-// renderer/ with the config in electron.vite.config.ts. Building only the renderer takes seconds,
+// renderer/ with the config in vite.renderer.config.mjs. Building only the renderer takes seconds,
 // so web mode builds it on start when it is missing or older than its sources.
 
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 export const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 export const rendererOutDir = join(repoRoot, 'out', 'renderer');
@@ -16,7 +16,7 @@ const SOURCES = [
   'preload/wire.ts',
   'main/engine/api.ts',
   'main/engine/settings.ts',
-  'electron.vite.config.ts',
+  'vite.renderer.config.mjs',
   'svelte.config.js',
 ];
 
@@ -43,7 +43,9 @@ export async function ensureRendererBuilt(
 ): Promise<string> {
   if (!options.force && !rendererIsStale()) return rendererOutDir;
   options.log?.('building the renderer (vite) ...');
-  const [{ build }, { rendererConfig }] = await Promise.all([import('vite'), import('../../electron.vite.config.ts')]);
+  // The config by its path at run time (not bundled into out/node): its paths are the repository's.
+  const config = pathToFileURL(join(repoRoot, 'vite.renderer.config.mjs')).href;
+  const [{ build }, { rendererConfig }] = await Promise.all([import('vite'), import(config)]);
   await build({ ...rendererConfig, configFile: false, logLevel: 'warn', mode: 'production' });
   return rendererOutDir;
 }
