@@ -107,8 +107,11 @@ export async function startWebServer(options: WebServerOptions): Promise<WebServ
   const allowedHosts = (): Set<string> => new Set([`${HOST}:${port}`, `localhost:${port}`]);
   const allowedOrigins = (): Set<string> => new Set([...allowedHosts()].map((h) => `http://${h}`));
 
-  // Refuses requests addressed to another host name (DNS rebinding).
-  const hostOk = (req: IncomingMessage): boolean => allowedHosts().has(req.headers.host ?? '');
+  // Refuses requests addressed to another host name (DNS rebinding). Node keeps the first of several
+  // Host headers; a request with more than one is malformed (RFC 9112 §3.2) and refused whatever they say.
+  const hostCount = (req: IncomingMessage): number =>
+    req.rawHeaders.filter((h, k) => k % 2 === 0 && h.toLowerCase() === 'host').length;
+  const hostOk = (req: IncomingMessage): boolean => hostCount(req) === 1 && allowedHosts().has(req.headers.host ?? '');
 
   async function handleApi(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
     if (!tokenMatches(token, requestToken(req, url))) {
@@ -134,7 +137,8 @@ export async function startWebServer(options: WebServerOptions): Promise<WebServ
       res.end(`${name}: use POST\n`);
       return;
     }
-    if (!/^application\/json\b/.test(req.headers['content-type'] ?? '')) {
+    // application/json, optionally with parameters (charset); not application/json-seq and the like.
+    if (!/^application\/json\s*(;|$)/i.test(req.headers['content-type'] ?? '')) {
       sendReply(res, fail('invalid_argument', `${name}: content-type must be application/json`));
       return;
     }
@@ -179,6 +183,11 @@ export async function startWebServer(options: WebServerOptions): Promise<WebServ
   }
 
   const server = createServer((req, res) => {
+    if (hostCount(req) !== 1) {
+      res.writeHead(400, { 'content-type': 'text/plain; charset=utf-8' });
+      res.end('exactly one Host header, please\n');
+      return;
+    }
     if (!hostOk(req)) {
       res.writeHead(421, { 'content-type': 'text/plain; charset=utf-8' });
       res.end('unexpected Host header\n');

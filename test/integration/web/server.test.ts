@@ -128,6 +128,22 @@ describe('web mode server: network exposure', () => {
     assert.equal((await raw(`/api/health?token=${server.token}`, { host: 'evil.example' })).status, 421);
     assert.equal((await raw('/', { host: `localhost:${server.port}` })).status, 200);
   });
+
+  it('refuses a request with two Host headers, even when the first is right (400)', async () => {
+    const reply = await new Promise<string>((resolve, reject) => {
+      const socket = connect(server.port, '127.0.0.1', () =>
+        socket.write(
+          `GET /api/health?token=${server.token} HTTP/1.1\r\nHost: 127.0.0.1:${server.port}\r\n` +
+            `Host: evil.example\r\nConnection: close\r\n\r\n`,
+        ),
+      );
+      let text = '';
+      socket.on('data', (d: Buffer) => (text += d.toString()));
+      socket.on('end', () => resolve(text));
+      socket.on('error', reject);
+    });
+    assert.match(reply, /^HTTP\/1\.1 400 /);
+  });
 });
 
 describe('web mode server: the contract over HTTP', () => {
@@ -151,6 +167,13 @@ describe('web mode server: the contract over HTTP', () => {
     assert.equal((await raw(`/api/generate?token=${server.token}`)).status, 405);
     const textBody = await api('/api/engine.info', { body: {}, headers: { 'content-type': 'text/plain' } });
     assert.equal(textBody.status, 400);
+    for (const type of ['application/json-seq', 'application/jsonx', 'text/application/json'])
+      assert.equal((await api('/api/engine.info', { body: {}, headers: { 'content-type': type } })).status, 400, type);
+    const charset = await api('/api/engine.info', {
+      body: {},
+      headers: { 'content-type': 'Application/JSON; charset=utf-8' },
+    });
+    assert.equal(charset.status, 200);
     const response = await fetch(`${server.origin}/api/engine.info`, {
       method: 'POST',
       headers: { authorization: `Bearer ${server.token}`, 'content-type': 'application/json' },
