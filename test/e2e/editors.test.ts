@@ -13,13 +13,31 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import type { InlineConfig } from 'vite';
 import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
 import type { EngineClient, ManipulationRequest } from '../../main/engine/api.ts';
 import { createStudioService, type StudioService } from '../../main/service/studio.ts';
 import { startWebServer, type WebServer } from '../../main/web/server.ts';
 import { createScriptedEngine, scriptedInfo } from '../integration/web/scripted-engine.ts';
 
+const root = fileURLToPath(new URL('../../', import.meta.url));
 const CHROMIUM = '/usr/bin/chromium';
+
+/**
+ * The renderer's Vite config, the one web mode builds with: vite.renderer.config.mjs where the
+ * checkout has it, else the rendererConfig that electron.vite.config.ts exports. Imported by path so
+ * that moving it between the two does not break this file's types.
+ */
+async function rendererViteConfig(): Promise<InlineConfig & { build: NonNullable<InlineConfig['build']> }> {
+  const shared = join(root, 'vite.renderer.config.mjs');
+  const file = existsSync(shared) ? shared : join(root, 'electron.vite.config.ts');
+  const { rendererConfig } = (await import(pathToFileURL(file).href)) as {
+    rendererConfig: InlineConfig & { build: NonNullable<InlineConfig['build']> };
+  };
+  if (!rendererConfig?.build) throw new Error(`${file} exports no rendererConfig`);
+  return rendererConfig;
+}
 const skip = existsSync(CHROMIUM) ? false : `${CHROMIUM} is missing (apt-get install -y chromium)`;
 
 /** With STUDIO_SCREENSHOTS: the view at 1280×800 and 800×600, light and dark (NAME-1280-light.png, …). */
@@ -157,10 +175,7 @@ describe('editors E2E (web mode, scripted engine, headless Chromium)', { skip },
   before(async () => {
     staticDir = mkdtempSync(join(tmpdir(), 'editors-e2e-renderer-'));
     libraryDir = mkdtempSync(join(tmpdir(), 'editors-e2e-library-'));
-    const [{ build }, { rendererConfig }] = await Promise.all([
-      import('vite'),
-      import('../../electron.vite.config.ts'),
-    ]);
+    const [{ build }, rendererConfig] = await Promise.all([import('vite'), rendererViteConfig()]);
     await build({
       ...rendererConfig,
       configFile: false,
@@ -528,6 +543,23 @@ describe('editors E2E (web mode, scripted engine, headless Chromium)', { skip },
     await list.getByRole('button', { name: new RegExp(`^Pick image ${id}:`) }).click();
     await page.getByRole('heading', { name: `Editing image ${id}` }).waitFor();
     assert.match(page.url(), new RegExp(`#editor/${id}$`));
+
+    // At 800×600 the editor's main button is in the window without scrolling, with nothing over it.
+    for (const [tab, button] of [
+      ['Variations', 'Make variations'],
+      ['Interpolate', 'Interpolate'],
+      ['Text diff', 'Sweep θ'],
+    ] as const) {
+      await page.getByRole('tablist', { name: 'Editors' }).getByRole('tab', { name: tab }).click();
+      const main = page.getByRole('tabpanel').getByRole('button', { name: button, exact: true });
+      const box = await main.boundingBox();
+      assert.ok(box && box.y >= 0 && box.y + box.height <= 600, `${button} at ${JSON.stringify(box)} of 600`);
+      const hit = await page.evaluate(
+        `document.elementFromPoint(${box.x + box.width / 2}, ${box.y + box.height / 2})?.textContent?.trim()`,
+      );
+      assert.equal(hit, button);
+    }
+    await page.getByRole('tablist', { name: 'Editors' }).getByRole('tab', { name: 'Variations' }).click();
 
     // A job that fails says why, and Retry runs it again.
     engine.failNext('the decoder ran out of memory');
