@@ -56,6 +56,11 @@ export const generateSettingsSchema = z
     guidanceDecoder: guidance,
     rerank: z.boolean(),
     previewEvery: z.int().min(LIMITS.previewEvery.min).max(LIMITS.previewEvery.max),
+    prior: z.enum(['diffusion', 'ar']),
+    priorSamples: z.int().min(LIMITS.priorSamples.min).max(LIMITS.priorSamples.max),
+    arTemperature: z.number().min(LIMITS.arTemperature.min).max(LIMITS.arTemperature.max),
+    arTopK: z.int().min(LIMITS.arTopK.min).max(LIMITS.arTopK.max),
+    arTopP: z.number().min(LIMITS.arTopP.min).max(LIMITS.arTopP.max),
   })
   .partial();
 

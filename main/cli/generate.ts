@@ -37,6 +37,11 @@ export async function generateCommand(argv: string[]): Promise<number> {
       'guidance-prior': { type: 'string' },
       'guidance-decoder': { type: 'string' },
       rerank: { type: 'boolean' },
+      prior: { type: 'string' },
+      'prior-samples': { type: 'string' },
+      temperature: { type: 'string' },
+      'top-k': { type: 'string' },
+      'top-p': { type: 'string' },
       image: { type: 'string' },
       pack: { type: 'string' },
       backend: { type: 'string' },
@@ -65,6 +70,15 @@ export async function generateCommand(argv: string[]): Promise<number> {
   set('guidancePrior', num('guidance-prior', values['guidance-prior']));
   set('guidanceDecoder', num('guidance-decoder', values['guidance-decoder']));
   if (values.rerank) settings.rerank = true;
+  if (values.prior !== undefined) {
+    if (values.prior !== 'diffusion' && values.prior !== 'ar')
+      throw new UsageError(`--prior: must be diffusion or ar (got ${values.prior})`);
+    settings.prior = values.prior;
+  }
+  set('priorSamples', num('prior-samples', values['prior-samples']));
+  set('arTemperature', num('temperature', values.temperature));
+  set('arTopK', num('top-k', values['top-k']));
+  set('arTopP', num('top-p', values['top-p']));
   checkPartialSettings(settings); // range errors before any pack is loaded
   const be = backend(values.backend);
   const th = threads(values.threads);

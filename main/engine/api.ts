@@ -18,6 +18,14 @@ export interface GenerateSettings {
   rerank: boolean;
   /** Emit a preview of the current x0 estimate every k decoder steps (0 = never). */
   previewEvery: number;
+  /** The prior: 'diffusion' (default) or 'ar' (packs with an autoregressive prior). */
+  prior?: 'diffusion' | 'ar';
+  /** z_i drawn per image, the one with the highest cos(z_i, z_t) kept (default: the pack's). */
+  priorSamples?: number;
+  /** Autoregressive prior: temperature, top-k (0 = off) and top-p (1 = off); defaults from the pack. */
+  arTemperature?: number;
+  arTopK?: number;
+  arTopP?: number;
 }
 
 export interface GenerateRequest {

@@ -60,6 +60,7 @@ const ROLES: ComponentRole[] = [
   'decoder',
   'super_res_first',
   'super_res_last',
+  'ar_prior',
 ];
 
 /** Networks called at every diffusion step keep a memory arena (see backends.ts). */

@@ -9,7 +9,7 @@
 // chunks of `maxBatch` (1 on CPU, where batching buys nothing and per-image runs make image i reproducible
 // alone, bit for bit); each image's noise comes only from its own seed (rng.ts) or from an injected source
 // (parity fixtures).
-import type { GenerateResult, GeneratedImage, ProgressEvent, Stage } from './api.ts';
+import type { GenerateResult, GenerateSettings, GeneratedImage, ProgressEvent, Stage } from './api.ts';
 import { CancelledError, throwIfAborted } from './errors.ts';
 import { clipPixelValues, decodeImage, encodePng, hstack, toRgb8 } from './image.ts';
 import type { Pack } from './pack.ts';
@@ -19,7 +19,8 @@ import { decoderConditioning, sampleDecoder } from './stages/decoder.ts';
 import { encodePixels } from './stages/image-encoder.ts';
 import { chunks } from './stages/net.ts';
 import { SeededNoise, type NoiseSource } from './stages/noise.ts';
-import { samplePrior } from './stages/prior.ts';
+import { sampleArPrior, SeededDraws, type ArDraws, type ArSampling } from './stages/ar-prior.ts';
+import { sampleBestPrior } from './stages/prior.ts';
 import { clipScores } from './stages/rerank.ts';
 import { superResolve } from './stages/super-resolution.ts';
 import { encodeTexts, textRows, type TextCond } from './stages/text.ts';
@@ -39,6 +40,8 @@ export interface UnclipJob {
   steps: { prior: number; decoder: number; superRes: number };
   guidance: { prior: number; decoder: number };
   noise: NoiseSource;
+  /** Which prior and how many z_i draws per image (default: the diffusion prior, one draw). */
+  prior?: { kind: 'diffusion' | 'ar'; samples: number; ar?: ArSampling; draws?: ArDraws };
 }
 
 export interface RunOptions {
@@ -82,11 +85,22 @@ export async function runUnclip(pack: Pack, job: UnclipJob, opts: RunOptions = {
   const withSR = pack.hasSuperRes;
   const k = job.uncond !== null ? 2 : 1;
   const calls = parts.length;
+  const choice = job.prior ?? { kind: 'diffusion' as const, samples: 1 };
+  const useAr = choice.kind === 'ar';
+  const priorCalls = useAr
+    ? pack.manifest.ar_prior!.sequence_length * choice.samples
+    : job.steps.prior * choice.samples;
   const progress = new ProgressMeter(
     [
       ...(variation
         ? []
-        : [{ stage: 'prior' as Stage, calls: job.steps.prior * calls, flops: costOf(pack.nets.prior, k * maxBatch) }]),
+        : [
+            {
+              stage: 'prior' as Stage,
+              calls: priorCalls * calls,
+              flops: costOf(useAr ? pack.net('ar_prior') : pack.nets.prior, k * maxBatch),
+            },
+          ]),
       { stage: 'decoder', calls: job.steps.decoder * calls, flops: costOf(pack.nets.decoder, k * maxBatch) },
       ...(withSR
         ? [
@@ -124,15 +138,30 @@ export async function runUnclip(pack: Pack, job: UnclipJob, opts: RunOptions = {
     const onStep = counter('prior');
     imageEmbeddings = new Float32Array(B * E);
     for (const [s, e] of parts) {
-      const zi = await samplePrior(pack, text(s, e), {
-        steps: job.steps.prior,
-        guidance: job.guidance.prior,
-        noise: job.noise,
-        first: s,
-        signal,
-        onStep,
-        capture: tap(s, e),
-      });
+      const zi = useAr
+        ? await sampleArPrior(pack, text(s, e), {
+            ...choice.ar!,
+            samples: choice.samples,
+            draws: choice.draws!,
+            first: s,
+            signal,
+            onStep,
+            capture: tap(s, e),
+          })
+        : await sampleBestPrior(
+            pack,
+            text(s, e),
+            {
+              steps: job.steps.prior,
+              guidance: job.guidance.prior,
+              noise: job.noise,
+              first: s,
+              signal,
+              onStep,
+              capture: tap(s, e),
+            },
+            choice.samples,
+          );
       imageEmbeddings.set(zi, s * E);
     }
     timings.prior = now() - t0;
@@ -198,6 +227,33 @@ export async function runUnclip(pack: Pack, job: UnclipJob, opts: RunOptions = {
   return { imageEmbeddings, images, size: O, timings };
 }
 
+/** The generate settings' prior, checked against the pack (one line naming the setting). */
+export function priorChoice(pack: Pack, settings: GenerateSettings, seeds: number[]): NonNullable<UnclipJob['prior']> {
+  const m = pack.manifest;
+  const kind = settings.prior ?? 'diffusion';
+  const ar = m.ar_prior;
+  if (kind === 'ar' && !ar) throw new InputError(`settings.prior: the pack "${m.name}" has no autoregressive prior`);
+  const samples = settings.priorSamples ?? (kind === 'ar' ? ar!.sampling.samples : DIFFUSION_SAMPLES);
+  if (kind === 'diffusion') return { kind, samples };
+  const topK = settings.arTopK ?? ar!.sampling.top_k;
+  if (topK > ar!.vocabulary)
+    throw new InputError(`settings.arTopK: must be at most the prior's vocabulary (${ar!.vocabulary}), 0 = off`);
+  return {
+    kind,
+    samples,
+    ar: {
+      guidance: ar!.sampling.guidance,
+      temperature: settings.arTemperature ?? ar!.sampling.temperature,
+      topK,
+      topP: settings.arTopP ?? ar!.sampling.top_p,
+    },
+    draws: new SeededDraws(seeds),
+  };
+}
+
+/** Diffusion-prior draws per image by default (models/emoji-tiny/MODEL_CARD.md, "Priors"). */
+export const DIFFUSION_SAMPLES = 1;
+
 /** The b images' x0 estimates side by side, as a PNG. */
 function previewPng(x0: Float32Array, b: number, D: number): Promise<Uint8Array> {
   const tiles = Array.from({ length: b }, (_, j) => toRgb8(x0, j, D));
@@ -257,6 +313,7 @@ export async function generate(pack: Pack, request: unknown, opts: GenerateOptio
     noise: opts.noise ?? new SeededNoise(seeds),
   };
   if (imageEmbeddings) job.imageEmbeddings = imageEmbeddings;
+  job.prior = priorChoice(pack, settings, seeds);
   const out = await runUnclip(pack, job, {
     signal,
     onProgress: emit,

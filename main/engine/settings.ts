@@ -8,8 +8,15 @@ export const LIMITS = {
   steps: { min: 2, max: 1000 },
   guidance: { min: 0, max: 100 },
   previewEvery: { min: 0, max: 1000 },
+  /** z_i drawn per image (the one with the highest cos(z_i, z_t) is kept, paper §2.1). */
+  priorSamples: { min: 1, max: 16 },
+  arTemperature: { min: 0.05, max: 10 },
+  arTopK: { min: 0, max: 65536 },
+  arTopP: { min: 0.01, max: 1 },
   promptChars: 10_000,
 } as const;
+
+export const PRIORS = ['diffusion', 'ar'] as const;
 
 export const BACKENDS = ['cpu', 'webgpu', 'cuda', 'dml', 'coreml'] as const satisfies readonly Backend[];
 
@@ -38,6 +45,14 @@ export const GenerateSettingsSchema = z
     guidanceDecoder: real(LIMITS.guidance.min, LIMITS.guidance.max),
     rerank: z.boolean({ error: 'must be true or false' }),
     previewEvery: int(LIMITS.previewEvery.min, LIMITS.previewEvery.max),
+    /** Which prior turns z_t into z_i: the diffusion prior, or the autoregressive one (packs that have it). */
+    // optional even when resolved: absent = the pack's defaults (pipeline.ts priorChoice)
+    prior: z.enum(PRIORS, { error: `must be one of ${PRIORS.join(', ')}` }).optional(),
+    priorSamples: int(LIMITS.priorSamples.min, LIMITS.priorSamples.max).optional(),
+    /** Autoregressive prior only: softmax temperature, top-k (0 = off), top-p (1 = off). */
+    arTemperature: real(LIMITS.arTemperature.min, LIMITS.arTemperature.max).optional(),
+    arTopK: int(LIMITS.arTopK.min, LIMITS.arTopK.max).optional(),
+    arTopP: real(LIMITS.arTopP.min, LIMITS.arTopP.max).optional(),
   })
   .strict();
 

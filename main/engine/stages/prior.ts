@@ -9,6 +9,9 @@ import { boolt, f32t, i64t, runNet, type StageHooks } from './net.ts';
 import { fillNoise, type NoiseSource } from './noise.ts';
 import type { TextRows } from './text.ts';
 
+/** Noise-step offset between the draws of two-sample selection (prior steps are at most 1000). */
+export const SAMPLE_STEP_OFFSET = 2000;
+
 export interface PriorOptions extends StageHooks {
   steps: number;
   /** Guidance scale (used when `text` is guided). */
@@ -16,6 +19,8 @@ export interface PriorOptions extends StageHooks {
   noise: NoiseSource;
   /** The noise source's index of this call's first image. */
   first: number;
+  /** Which draw of z_i this is (two-sample selection): draw s > 0 takes its noise from steps offset by s·2000. */
+  sample?: number;
 }
 
 /**
@@ -32,7 +37,8 @@ export async function samplePrior(pack: Pack, text: TextRows, o: PriorOptions): 
   const sched = new UnCLIPScheduler(m.schedulers.prior);
   const ts = sched.setTimesteps(o.steps);
   const lat = new Float32Array(b * E);
-  fillNoise(o.noise, 'prior', -1, o.first, b, lat, E);
+  const off = (o.sample ?? 0) * SAMPLE_STEP_OFFSET;
+  fillNoise(o.noise, 'prior', off - 1, o.first, b, lat, E);
   const input = new Float32Array(rows * E);
   const timestep = new BigInt64Array(rows);
   const pred = new Float32Array(rows * E);
@@ -52,7 +58,7 @@ export async function samplePrior(pack: Pack, text: TextRows, o: PriorOptions): 
     timestep.fill(BigInt(t));
     await runNet(net, feeds, fetches, o.signal);
     if (guided) guide(pred, pred, o.guidance, guidedPred, b * E, 0, b * E, 0);
-    if (t > 0) fillNoise(o.noise, 'prior', i, o.first, b, noise, E);
+    if (t > 0) fillNoise(o.noise, 'prior', off + i, o.first, b, noise, E);
     sched.step({
       modelOutput: guidedPred,
       timestep: t,
@@ -71,4 +77,45 @@ export async function samplePrior(pack: Pack, text: TextRows, o: PriorOptions): 
     zi[j] = f32(f32(lat[j]! * f32(std[d]!)) + f32(mean[d]!));
   }
   return zi;
+}
+
+/**
+ * Two-sample selection (paper §2.1): `samples` draws of z_i per image, keeping the one with the highest
+ * cos(z_i, z_t), z_t being the image's caption embedding (the cond rows of `text`). samples = 1 is samplePrior.
+ */
+export async function sampleBestPrior(
+  pack: Pack,
+  text: TextRows,
+  o: PriorOptions,
+  samples: number,
+): Promise<Float32Array> {
+  if (samples <= 1) return samplePrior(pack, text, o);
+  const E = pack.manifest.embedding_dim;
+  const { b, guided } = text;
+  const best = new Float32Array(b * E);
+  const score = new Float64Array(b).fill(-Infinity);
+  for (let s = 0; s < samples; s++) {
+    const onStep = o.onStep && ((i: number, n: number) => o.onStep!(s * n + i, samples * n));
+    const zi = await samplePrior(pack, text, { ...o, sample: s, onStep });
+    for (let j = 0; j < b; j++) {
+      const c = cosine(zi, j * E, text.embeds, (guided ? b + j : j) * E, E);
+      if (c > score[j]!) {
+        score[j] = c;
+        best.set(zi.subarray(j * E, (j + 1) * E), j * E);
+      }
+    }
+  }
+  return best;
+}
+
+export function cosine(a: Float32Array, ao: number, b: Float32Array, bo: number, n: number): number {
+  let d = 0;
+  let na = 0;
+  let nb = 0;
+  for (let k = 0; k < n; k++) {
+    d += a[ao + k]! * b[bo + k]!;
+    na += a[ao + k]! * a[ao + k]!;
+    nb += b[bo + k]! * b[bo + k]!;
+  }
+  return d / Math.sqrt(na * nb);
 }

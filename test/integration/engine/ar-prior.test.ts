@@ -1,0 +1,87 @@
+// The autoregressive prior of the default pack (models/emoji-tiny): the engine's sampling loop against the
+// PyTorch original on the same injected uniforms (ar-prior-parity.json, written by
+// `python -m unclip_toolchain.emoji ar-prior parity`), generation with --prior ar, and bad settings.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { after, before, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { Pack } from '../../../main/engine/pack.ts';
+import { TINY_PACK_DIR } from '../../../main/engine/packs.ts';
+import { generate } from '../../../main/engine/pipeline.ts';
+import { sampleArPrior, type ArDraws } from '../../../main/engine/stages/ar-prior.ts';
+import { encodeTexts, textRows } from '../../../main/engine/stages/text.ts';
+
+const EMOJI = fileURLToPath(new URL('../../../models/emoji-tiny', import.meta.url));
+const fx = JSON.parse(readFileSync(new URL('./ar-prior-parity.json', import.meta.url), 'utf8')) as {
+  captions: string[];
+  settings: { guidance: number; temperature: number; top_k: number; top_p: number };
+  uniforms: number[][];
+  codes: number[][];
+  image_embeddings: number[][];
+};
+
+let pack: Pack;
+before(async () => {
+  pack = await Pack.load(EMOJI, { threads: 1 });
+});
+after(async () => pack?.release());
+
+test('AR prior: the engine reproduces the PyTorch codes and z_i on injected uniforms', async () => {
+  const E = pack.manifest.embedding_dim;
+  const texts = await encodeTexts(pack, [...fx.captions, '']);
+  const rows = textRows(pack, texts.slice(0, -1), texts.at(-1)!);
+  const draws: ArDraws = { draws: (i, _s, out) => out.set(fx.uniforms[i]!) };
+  const codes: number[][] = [];
+  const K = pack.manifest.ar_prior!.sequence_length;
+  const zi = await sampleArPrior(pack, rows, {
+    guidance: fx.settings.guidance,
+    temperature: fx.settings.temperature,
+    topK: fx.settings.top_k,
+    topP: fx.settings.top_p,
+    samples: 1,
+    draws,
+    first: 0,
+    capture: (_role, data) => {
+      for (let j = 0; j < fx.captions.length; j++) codes.push(Array.from(data.subarray(j * K, (j + 1) * K)));
+    },
+  });
+  assert.deepEqual(codes, fx.codes);
+  let err = 0;
+  fx.image_embeddings.forEach((z, j) => z.forEach((v, d) => (err = Math.max(err, Math.abs(v - zi[j * E + d]!)))));
+  assert.ok(err < 1e-4, `z_i max abs error ${err}`);
+});
+
+test('AR prior: generate with prior "ar" (and two samples) makes images; time per sample', async () => {
+  const settings = { n: 1, seed: 3, stepsDecoder: 2, stepsSuperRes: 2, prior: 'ar' as const };
+  const t0 = performance.now();
+  const one = await generate(pack, { prompt: 'a red apple', settings: { ...settings, priorSamples: 1 } });
+  const t1 = performance.now();
+  const two = await generate(pack, { prompt: 'a red apple', settings }); // the pack's default: 2 samples
+  assert.equal(one.images.length, 1);
+  assert.equal(two.images.length, 1);
+  assert.ok(one.timings.prior! > 0 && two.timings.prior! > one.timings.prior! * 1.3, JSON.stringify(two.timings));
+  const again = await generate(pack, { prompt: 'a red apple', settings: { ...settings, priorSamples: 1 } });
+  assert.deepEqual(again.images[0]!.imageEmbedding, one.images[0]!.imageEmbedding, 'same seed, same z_i');
+  assert.equal(pack.manifest.ar_prior!.sampling.samples, 2);
+  console.log(
+    `ar prior: ${one.timings.prior} ms per image (1 sample), ${two.timings.prior} ms (2); total ${t1 - t0} ms`,
+  );
+});
+
+test('AR prior: bad settings are one line naming the field', async () => {
+  const bad = async (settings: object, re: RegExp) =>
+    assert.rejects(generate(pack, { prompt: 'a cat', settings: { n: 1, stepsDecoder: 2, ...settings } }), re);
+  await bad({ prior: 'ar', priorSamples: 0 }, /^InputError: settings\.priorSamples: must be an integer in \[1, 16\]$/);
+  await bad({ prior: 'ar', arTemperature: 0 }, /^InputError: settings\.arTemperature: must be a number in/);
+  await bad({ prior: 'ar', arTopK: 5000 }, /^InputError: settings\.arTopK: must be at most the prior's vocabulary/);
+  await bad({ prior: 'autoregressive' }, /^InputError: settings\.prior: must be one of diffusion, ar$/);
+  const tiny = await Pack.load(TINY_PACK_DIR, { threads: 1 });
+  try {
+    await assert.rejects(
+      generate(tiny, { prompt: 'a cat', settings: { n: 1, prior: 'ar' } }),
+      /^InputError: settings\.prior: the pack "tiny-reference" has no autoregressive prior$/,
+    );
+  } finally {
+    await tiny.release();
+  }
+});
