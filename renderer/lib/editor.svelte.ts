@@ -250,6 +250,8 @@ export class InterpolateEditor extends EditorBase {
   index = $state(0);
   playing = $state(false);
   fps = $state(6);
+  /** Plays A → B → A (and the GIF too) instead of jumping from the last frame back to the first. */
+  pingPong = $state(false);
   exporting = $state(false);
   exportError = $state<string | null>(null);
   exported = $state<string | null>(null);
@@ -258,6 +260,8 @@ export class InterpolateEditor extends EditorBase {
   current = $derived(this.frameIds[Math.min(this.index, this.frameIds.length - 1)] ?? null);
 
   #timer: ReturnType<typeof setInterval> | null = null;
+  /** Which way ping-pong playback goes now. */
+  #step = 1;
 
   constructor(owner: EditorState) {
     super(owner);
@@ -297,7 +301,12 @@ export class InterpolateEditor extends EditorBase {
     this.#timer = setInterval(() => {
       const n = this.frameIds.length;
       if (n < 2) return this.pause();
-      this.index = (this.index + 1) % n;
+      if (this.pingPong) {
+        if (this.index + this.#step < 0 || this.index + this.#step >= n) this.#step = -this.#step;
+        this.index += this.#step;
+      } else {
+        this.index = (this.index + 1) % n;
+      }
     }, 1000 / fps);
   };
 
@@ -325,7 +334,7 @@ export class InterpolateEditor extends EditorBase {
       const fps = Math.min(30, Math.max(1, Number(this.fps) || 6));
       const blob = await framesToGif(
         ids.map((id) => this.owner.url('image', id)),
-        { fps, pingPong: false },
+        { fps, pingPong: this.pingPong },
       );
       const args = (this.run?.job.args ?? {}) as { a?: number; b?: number };
       const name = `interpolation-${args.a ?? 'a'}-${args.b ?? 'b'}-${ids.length}f.gif`;

@@ -399,6 +399,13 @@ describe('editors E2E (web mode, scripted engine, headless Chromium)', { skip },
       assert.ok(gif.toString('latin1').includes('NETSCAPE2.0'), 'it loops');
       assert.equal(gif.at(-1), 0x3b, 'ends with the trailer');
       await result.getByText('Saved interpolation-', { exact: false }).waitFor();
+      // Back and forth: the GIF plays A → B → A (4 frames, then 3 and 2 again: 6 images).
+      await result.getByLabel('Back and forth').check();
+      const again = page.waitForEvent('download');
+      await result.getByRole('button', { name: 'Export GIF' }).click();
+      const pingPong = readFileSync((await (await again).path())!);
+      assert.equal(pingPong.toString('latin1').split('\x21\xf9\x04').length - 1, 6, 'six frames back and forth');
+      await result.getByLabel('Back and forth').uncheck();
 
       // ---- Text diff: from is the prompt; a 6-frame sweep of θ from 0 to 0.5.
       await editors.getByRole('tab', { name: 'Text diff' }).click();
