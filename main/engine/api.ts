@@ -136,7 +136,16 @@ export type ManipulationRequest =
 export interface ManipulationResult {
   op: ManipulationRequest['op'];
   /** Decoded frames (invert: the η = 0 reconstruction). */
-  frames: { png: Uint8Array; width: number; height: number; seed: number; t?: number; theta?: number }[];
+  frames: {
+    png: Uint8Array;
+    width: number;
+    height: number;
+    seed: number;
+    /** The CLIP image embedding the decoder was conditioned on (an interpolation's slerp, a text diff's turn). */
+    zi: Float32Array;
+    t?: number;
+    theta?: number;
+  }[];
   /** Each source's latent file bytes (save as <name>.latent.safetensors), reconstruction PSNR (dB), caption. */
   sources: { latent: Uint8Array; psnr: number; caption: string; inverted: boolean }[];
   /** Sweeps (interpolate, textdiff with several θ): looping animated GIF and a side-by-side strip PNG. */

@@ -37,7 +37,9 @@ export class Engine {
         verify: o.verify ?? true,
         ...(o.warn ? { warn: o.warn } : {}),
       }).then(async (pack) => {
-        if (o.warmup !== false) await warmup(pack);
+        // Warm-up runs every network once, which in low-memory mode would open (and close) each
+        // session before the first image for nothing: there they open when their stage runs.
+        if (o.warmup !== false && pack.memoryStats().mode !== 'low') await warmup(pack);
         return pack;
       });
       this.packPromise = p;

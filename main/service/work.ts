@@ -4,7 +4,6 @@
 
 import type { EngineClient, ManipulationResult, PackInfo, ProgressEvent } from '../engine/api.ts';
 import { decodeLatent, encodeLatent, type BipartiteLatent } from '../engine/manipulations/latent.ts';
-import { slerp } from '../engine/manipulations/slerp.ts';
 import type { Job } from '../library/jobs.ts';
 import type { ImageRecord, Library, NewImage, PackRef, ParentRef } from '../library/library.ts';
 import { StudioError, type LibraryChange } from '../../preload/contract.ts';
@@ -247,7 +246,7 @@ export async function runJob(deps: WorkDeps, job: Job, ctx: WorkContext): Promis
             { id: idb, role: 'b', op: 'interpolate', params },
           ],
           // The frame's z_i is the slerp the decoder was conditioned on.
-          zi: slerp(la.latent.zi, lb.latent.zi, t),
+          zi: frame.zi,
         };
       });
       return { timings: result.timings };
@@ -265,12 +264,13 @@ export async function runJob(deps: WorkDeps, job: Job, ctx: WorkContext): Promis
       );
       await saveFrames(deps, ctx, result, (frame, k) => {
         const params = { theta: frame.theta ?? (a.thetas as number[])[k], from, to, index: k };
-        // No stored z_i: the rotated embedding is the engine's; the frame is CLIP-encoded when first edited.
         return {
           kind: 'textdiff',
           prompt: to,
           settings: { ...common(a), ...params, seed: frame.seed },
           parents: [{ id, op: 'textdiff', params }],
+          // z_i turned towards the text diff: what the decoder was conditioned on.
+          zi: frame.zi,
         };
       });
       return { timings: result.timings };

@@ -159,6 +159,7 @@ export async function runManipulation(
     width: f.size,
     height: f.size,
     seed: f.seed,
+    zi: f.zi,
     ...(out.t ? { t: out.t[i]! } : {}),
     ...(out.theta ? { theta: out.theta[i]! } : {}),
   }));

@@ -169,11 +169,15 @@ describe('studio service: edits from stored latents', () => {
     const td = await call(s, 'gallery.get', { id: t.imageIds[0] });
     assert.equal(td.image.kind, 'textdiff');
     assert.equal(td.parents[0]?.params.to, 'a dog');
+    // Frames keep the z_i their decoder was conditioned on, so "more like this" works on them at once.
+    assert.ok(td.image.hasEmbedding && mid.image.hasEmbedding);
+    const near = await call(s, 'gallery.similar', { id: t.imageIds[0], k: 3 });
+    assert.ok(near.length > 0);
 
     const pd = await call(s, 'gallery.get', { id: p });
     assert.equal(pd.children.length, 3 + 3, 'three variations and three interpolation frames');
 
-    // A text-diff frame has no z_i yet: editing it inverts it first.
+    // A text-diff frame has no x_T yet: editing it inverts it first.
     const again = await s.waitForJob((await call(s, 'vary', { id: t.imageIds[0], n: 1 })).id);
     assert.equal(again.status, 'done', again.error ?? '');
     assert.ok((await call(s, 'gallery.get', { id: t.imageIds[0] })).image.inverted);

@@ -117,6 +117,7 @@ export function createScriptedEngine(options: { stepDelayMs?: number } = {}): En
         width: SIZE,
         height: SIZE,
         seed: seed + k,
+        zi: scriptedEmbedding(`frame ${seed + k}`),
         ...extra,
       });
       const latentFor = (caption: string) =>
