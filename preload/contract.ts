@@ -285,7 +285,10 @@ export const operations = {
   'gallery.star': operation<{ changed: number }>()(z.strictObject({ ids: idsSchema, starred: z.boolean() })),
   'gallery.trash': operation<{ changed: number }>()(byIds),
   'gallery.restore': operation<{ changed: number }>()(byIds),
-  'gallery.emptyTrash': operation<{ deleted: number; filesRemoved: number }>()(none),
+  /** Deletes for good the whole trash, or only the given images of it (images not in the trash stay). */
+  'gallery.emptyTrash': operation<{ deleted: number; filesRemoved: number }>()(
+    z.strictObject({ ids: idsSchema.optional() }),
+  ),
   'gallery.export': operation<ExportView>()(exportTargetSchema),
   'gallery.check': operation<CheckView>()(
     z.strictObject({ repair: z.boolean().default(false), verifyHashes: z.boolean().default(false) }),

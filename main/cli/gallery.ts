@@ -24,7 +24,7 @@ export const GALLERY_USAGE = `usage: unclip gallery <command> [--library DIR] [-
   similar <id> | --text "<text>" [--k N] [list filters]
                                            nearest by CLIP embedding, within the image's pack
   show    <id>                             everything about an image: settings, latents, lineage, boards
-  star <id...> | unstar <id...> | trash <id...> | restore <id...> | empty-trash
+  star <id...> | unstar <id...> | trash <id...> | restore <id...> | empty-trash [id...]
   boards  [list] | create "<name>" | rename <id> "<name>" | delete <id> | add <board> <id...> | remove <board> <id...>
   export  <id...> <dir> | --board ID <dir> | --all <dir>
                                            image files with their metadata (+ .latent.safetensors when inverted)
@@ -250,7 +250,7 @@ export async function galleryCommand(argv: string[]): Promise<number> {
       case 'empty-trash':
         await run(
           'gallery.emptyTrash',
-          {},
+          pos.length ? { ids: ids(sub, pos) } : {},
           (r) => `deleted ${r.deleted} images for good (${r.filesRemoved} files removed)`,
         );
         return 0;

@@ -784,14 +784,18 @@ export class Library {
    * no other row uses), then those files, then the journal. A kill in between leaves journal entries
    * the next open finishes.
    */
-  emptyTrash(): { deleted: number; filesRemoved: number } {
+  emptyTrash(only?: number[]): { deleted: number; filesRemoved: number; ids: number[] } {
+    if (only) this.existing(only);
     const { ids, shas } = this.write(() =>
       this.db
         .transaction(() => {
-          const rows = this.db.prepare('SELECT id, file_sha256 FROM images WHERE trashed_at IS NOT NULL').all() as {
-            id: number;
-            file_sha256: string;
-          }[];
+          // The whole trash, or only those of `only` that are in it (live images are never deleted).
+          const rows = this.db
+            .prepare(
+              `SELECT id, file_sha256 FROM images WHERE trashed_at IS NOT NULL
+               ${only ? 'AND id IN (SELECT value FROM json_each(?))' : ''} ORDER BY id`,
+            )
+            .all(...(only ? [JSON.stringify(only)] : [])) as { id: number; file_sha256: string }[];
           if (rows.length === 0) return { ids: [] as number[], shas: [] as string[] };
           const ids = rows.map((r) => r.id);
           this.db
@@ -827,7 +831,7 @@ export class Library {
           .immediate(),
       );
     for (const { index } of this.indexes.values()) for (const id of ids) index.delete(id);
-    return { deleted: ids.length, filesRemoved };
+    return { deleted: ids.length, filesRemoved, ids };
   }
 
   private shaUsed(sha: string): boolean {

@@ -262,10 +262,8 @@ export function createStudioService({
       changed({ changed: ids });
       return { changed: n };
     },
-    async 'gallery.emptyTrash'() {
-      const l = lib();
-      const ids = allIds(l, { trashed: true });
-      const out = l.emptyTrash();
+    async 'gallery.emptyTrash'({ ids: only }) {
+      const { ids, ...out } = lib().emptyTrash(only);
       changed({ removed: ids });
       return out;
     },

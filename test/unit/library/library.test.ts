@@ -158,7 +158,12 @@ describe('library', () => {
     lib.restore([a!]);
     const cPath = lib.filePath(lib.get(c!));
     lib.trash([a!]);
-    assert.deepEqual(lib.emptyTrash(), { deleted: 2, filesRemoved: 1 });
+    // Only the given ones: a live image among them stays, the rest of the trash too.
+    const [d] = await lib.save([await image('d', 52)]);
+    lib.trash([d!]);
+    assert.deepEqual(lib.emptyTrash([d!, b!]), { deleted: 1, filesRemoved: 1, ids: [d] });
+    assert.ok(lib.exists(b!));
+    assert.deepEqual(lib.emptyTrash(), { deleted: 2, filesRemoved: 1, ids: [a, c] });
     assert.ok(!existsSync(cPath));
     assert.ok(existsSync(lib.filePath(lib.get(b!))));
     assert.throws(
@@ -303,7 +308,7 @@ describe('library under concurrent writers and failures', () => {
     writer.db
       .prepare("INSERT INTO file_journal (sha256, op, owner, created_at) VALUES (?, 'write', ?, 0)")
       .run(sha(bytes), writer.owner);
-    assert.deepEqual(lib.emptyTrash(), { deleted: 1, filesRemoved: 0 });
+    assert.deepEqual(lib.emptyTrash(), { deleted: 1, filesRemoved: 0, ids: [old] });
     assert.ok(existsSync(lib.files.pathOf(sha(bytes), 'png')));
     // Another open in this process does not take the live writer for a dead one.
     const third = Library.open(dir);
