@@ -76,3 +76,32 @@ def test_kv_cache_sampling_equals_teacher_forced_logits():
         out = sample_codes(m, h, mask, e, empty, dot, u, SampleSettings(guidance=1.0))
         re = m(h, mask, e, dot, out[:, :-1])
     assert torch.equal(pick(re.reshape(-1, 32), u.reshape(-1)).reshape(B, s.k), out)
+
+
+def test_exported_graph_matches_pytorch_and_ignores_later_codes(tmp_path):
+    import numpy as np
+    import onnxruntime as ort
+
+    from unclip_toolchain.emoji.ar_prior import ARGraph, export_onnx
+
+    torch.manual_seed(0)
+    s = ARSizes(embed=16, width=32, layers=2, heads=2, k=6, vocab=32, dot_buckets=8)
+    m = ARPrior(s).eval()
+    path = tmp_path / "ar.onnx"
+    export_onnx(m, path, L=TEXT_LEN)
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    B = 3
+    h, e = torch.randn(B, TEXT_LEN, 16), torch.randn(B, 16)
+    mask = torch.zeros(B, TEXT_LEN, dtype=torch.bool)
+    mask[:, :7] = True
+    dot, codes = torch.tensor([0, 4, 8]), torch.randint(0, 32, (B, s.k))
+    feed = {"encoder_hidden_states": h.numpy(), "attention_mask": mask.numpy(), "text_embeds": e.numpy(),
+            "dot_token": dot.numpy(), "codes": codes.numpy()}
+    out = sess.run(None, feed)[0]
+    with torch.no_grad():
+        ref = ARGraph(m)(h, mask, e, dot, codes).numpy()
+    assert out.shape == (B, s.k, 32) and np.abs(out - ref).max() < 1e-5
+    later = codes.clone()
+    later[:, 3:] = 0                         # logits of positions <= 3 only see codes 0..2
+    out2 = sess.run(None, {**feed, "codes": later.numpy()})[0]
+    assert np.abs(out2[:, :4] - out[:, :4]).max() < 1e-6
