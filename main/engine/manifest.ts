@@ -115,6 +115,9 @@ export const ManifestSchema = z
       super_res_first: ComponentSchema.optional(),
       super_res_last: ComponentSchema.optional(),
       ar_prior: ComponentSchema.optional(),
+      /** Optional KV-cache pair of the AR prior (both or neither). */
+      ar_prior_start: ComponentSchema.optional(),
+      ar_prior_step: ComponentSchema.optional(),
     }),
     ar_prior: ArPriorSchema.optional(),
     files: z
@@ -161,6 +164,13 @@ export const ManifestSchema = z
     if (!ar !== !m.components.ar_prior) {
       ctx.addIssue({ code: 'custom', path: ['ar_prior'], message: 'ar_prior and components.ar_prior come together' });
     }
+    const cached = [m.components.ar_prior_start, m.components.ar_prior_step].filter(Boolean).length;
+    if (cached === 1 || (cached === 2 && !ar))
+      ctx.addIssue({
+        code: 'custom',
+        path: ['components'],
+        message: 'ar_prior_start and ar_prior_step come together, with ar_prior',
+      });
     if (ar) {
       if (m.schema_version !== 2)
         ctx.addIssue({ code: 'custom', path: ['schema_version'], message: 'must be 2 with an ar_prior' });

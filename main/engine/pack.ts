@@ -61,6 +61,8 @@ const ROLES: ComponentRole[] = [
   'super_res_first',
   'super_res_last',
   'ar_prior',
+  'ar_prior_start',
+  'ar_prior_step',
 ];
 
 /** Networks called at every diffusion step keep a memory arena (see backends.ts). */

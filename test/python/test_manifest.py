@@ -170,6 +170,9 @@ AR_BROKEN = [
     ("renamed input", _set(["components", "ar_prior", "inputs", 3, "name"], "dot"), "the contract says"),
     ("bad temperature", _set(["ar_prior", "sampling", "temperature"], 0), "less than or equal to the minimum"),
     ("unlisted tables", lambda m: m["files"].pop("ar_prior_codes.safetensors"), "tables ar_prior_codes.safetensors"),
+    ("cache half", _set(["components", "ar_prior_start"], {"file": "ar_prior.onnx", "flops": 1, "inputs": [
+        {"name": "x", "dtype": "float32", "shape": ["batch"]}], "outputs": [
+        {"name": "y", "dtype": "float32", "shape": ["batch"]}]}), "'ar_prior_step' is a dependency"),
 ]
 
 

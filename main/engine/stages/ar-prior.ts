@@ -4,9 +4,9 @@
 // its distribution). Each step: classifier-free guidance on the logits, temperature, top-k, top-p, a draw; then
 // the codes are dequantised (bucket values) and mapped back through the PCA: z_i = mean + Σ_j value_j · axis_j.
 //
-// No KV cache: the graph runs the whole (77 + 2 + K)-token sequence each step and the loop reads position j. At
-// K = 41 and width 128 that is 41 calls per sample, measured in models/README.md ("Autoregressive prior") against
-// the diffusion prior's 10; a cache would change the graph's interface for a few milliseconds per image.
+// KV cache: packs with ar_prior_start + ar_prior_step run the prefix once and then one token per call (keys and
+// values of every earlier position in a fixed [rows, 2·layers, heads, 77 + 2 + K, d] cache); without them the
+// whole-sequence graph ar_prior runs once per code and the loop reads position k (measured in models/README.md).
 import type { Pack } from '../pack.ts';
 import { GaussianNoise } from '../rng.ts';
 import { readSafetensors } from '../safetensors.ts';
@@ -157,6 +157,8 @@ export interface ArPriorOptions extends StageHooks, ArSampling {
   draws: ArDraws;
   /** The draws' index of this call's first image. */
   first: number;
+  /** Run the whole-sequence graph even when the pack has the KV-cache pair (parity of both paths). */
+  noCache?: boolean;
 }
 
 /** z_i [b,E] of the b images whose conditioning is `text` (guided rows [uncond × b, cond × b]). */
@@ -171,7 +173,20 @@ export async function sampleArPrior(pack: Pack, text: TextRows, o: ArPriorOption
   const K = ar.sequence_length;
   const V = ar.vocabulary;
   const { b, rows, guided } = text;
-  const net = pack.net('ar_prior');
+  // With the pack's KV-cache pair: one prefix call, then one token per call; else the whole sequence each step.
+  const cached =
+    pack.nets.ar_prior_start && pack.nets.ar_prior_step && !o.noCache
+      ? { start: pack.nets.ar_prior_start, step: pack.nets.ar_prior_step }
+      : null;
+  const net = cached ? null : pack.net('ar_prior');
+  const S = L + 2 + K;
+  const cacheDims = cached
+    ? cached.start.spec.outputs.find((t) => t.name === 'present')!.shape.map((d) => (d === 'batch' ? rows : d))
+    : [];
+  const code = new BigInt64Array(rows);
+  const position = new BigInt64Array(rows);
+  const keyMask = new Uint8Array(rows * S);
+  let past: Float32Array | null = null;
   const codes = new BigInt64Array(rows * K);
   const dot = new BigInt64Array(rows);
   const logits = new Float32Array(rows * K * V);
@@ -183,6 +198,16 @@ export async function sampleArPrior(pack: Pack, text: TextRows, o: ArPriorOption
     codes: i64t(codes, [rows, K]),
   };
   const fetches = { logits: f32t(logits, [rows, K, V]) };
+  const startFeeds = () => {
+    keyMask.fill(0);
+    for (let r = 0; r < rows; r++) {
+      for (let t = 0; t < L; t++) keyMask[r * S + t] = text.mask[r * L + t]!;
+      keyMask[r * S + L] = 1;
+      keyMask[r * S + L + 1] = 1;
+    }
+    const { codes: _unused, ...rest } = feeds;
+    return rest;
+  };
   const half = Math.floor(ar.dot_buckets / 2);
   const u = Array.from({ length: b }, () => new Float64Array(1 + K));
   const row = new Float32Array(V);
@@ -198,12 +223,44 @@ export async function sampleArPrior(pack: Pack, text: TextRows, o: ArPriorOption
     }
     codes.fill(0n);
     for (let k = 0; k < K; k++) {
-      await runNet(net, feeds, fetches, o.signal);
+      // the logits of code k: row r's at[r] in `out`
+      let out: Float32Array;
+      let at: (r: number) => number;
+      if (cached) {
+        if (k === 0) {
+          const r = await runNet(cached.start, startFeeds(), undefined, o.signal);
+          out = r.logits!.data as Float32Array;
+          past = r.present!.data as Float32Array;
+        } else {
+          for (let r = 0; r < rows; r++) {
+            code[r] = codes[r * K + k - 1]!;
+            position[r] = BigInt(k - 1);
+            keyMask[r * S + L + 1 + k] = 1;
+          }
+          const r = await runNet(
+            cached.step,
+            {
+              code: i64t(code, [rows]),
+              position: i64t(position, [rows]),
+              past: f32t(past!, cacheDims),
+              key_mask: boolt(keyMask, [rows, S]),
+            },
+            undefined,
+            o.signal,
+          );
+          out = r.logits!.data as Float32Array;
+          past = r.present!.data as Float32Array;
+        }
+        at = (r) => r * V;
+      } else {
+        await runNet(net!, feeds, fetches, o.signal);
+        out = logits;
+        at = (r) => (r * K + k) * V;
+      }
       for (let j = 0; j < b; j++) {
         const c = guided ? b + j : j;
-        const at = (r: number) => (r * K + k) * V;
-        if (guided) guide(logits, logits, o.guidance, row, V, at(j), at(c), 0);
-        else row.set(logits.subarray(at(c), at(c) + V));
+        if (guided) guide(out, out, o.guidance, row, V, at(j), at(c), 0);
+        else row.set(out.subarray(at(c), at(c) + V));
         const id = pickId(filteredProbs(row, o), u[j]![1 + k]!);
         codes[c * K + k] = BigInt(id);
         if (guided) codes[j * K + k] = BigInt(id);

@@ -43,6 +43,16 @@ COMPONENT_IO: dict[str, tuple[list[tuple[str, str]], list[tuple[str, str]]]] = {
          ("dot_token", "int64"), ("codes", "int64")],
         [("logits", "float32")],
     ),
+    # the optional KV-cache pair of the AR prior (cache [batch, 2·layers, heads, 77 + 2 + K, head dim])
+    "ar_prior_start": (
+        [("encoder_hidden_states", "float32"), ("attention_mask", "bool"), ("text_embeds", "float32"),
+         ("dot_token", "int64")],
+        [("logits", "float32"), ("present", "float32")],
+    ),
+    "ar_prior_step": (
+        [("code", "int64"), ("position", "int64"), ("past", "float32"), ("key_mask", "bool")],
+        [("logits", "float32"), ("present", "float32")],
+    ),
 }
 
 
@@ -133,6 +143,15 @@ def validate_manifest(manifest: object, where: str = MANIFEST) -> None:
     ]
     if has_ar:
         K, V = m["ar_prior"]["sequence_length"], m["ar_prior"]["vocabulary"]
+        if "ar_prior_start" in m["components"]:
+            S = L + 2 + K
+            cache = shapes[("ar_prior_start", "present")]
+            if len(cache) != 5 or cache[3] != S:
+                raise PackError(where, f"components/ar_prior_start/present has shape {cache}, expected "
+                                       f"['batch', 2·layers, heads, {S}, head dim]")
+            checks += [(("ar_prior_start", "logits"), ["batch", V]), (("ar_prior_step", "logits"), ["batch", V]),
+                       (("ar_prior_step", "past"), cache), (("ar_prior_step", "present"), cache),
+                       (("ar_prior_step", "key_mask"), ["batch", S])]
         checks += [(("ar_prior", "encoder_hidden_states"), ["batch", L, H]),
                    (("ar_prior", "attention_mask"), ["batch", L]),
                    (("ar_prior", "text_embeds"), ["batch", E]), (("ar_prior", "dot_token"), ["batch"]),

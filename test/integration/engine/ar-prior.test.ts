@@ -26,30 +26,33 @@ before(async () => {
 });
 after(async () => pack?.release());
 
-test('AR prior: the engine reproduces the PyTorch codes and z_i on injected uniforms', async () => {
-  const E = pack.manifest.embedding_dim;
-  const texts = await encodeTexts(pack, [...fx.captions, '']);
-  const rows = textRows(pack, texts.slice(0, -1), texts.at(-1)!);
-  const draws: ArDraws = { draws: (i, _s, out) => out.set(fx.uniforms[i]!) };
-  const codes: number[][] = [];
-  const K = pack.manifest.ar_prior!.sequence_length;
-  const zi = await sampleArPrior(pack, rows, {
-    guidance: fx.settings.guidance,
-    temperature: fx.settings.temperature,
-    topK: fx.settings.top_k,
-    topP: fx.settings.top_p,
-    samples: 1,
-    draws,
-    first: 0,
-    capture: (_role, data) => {
-      for (let j = 0; j < fx.captions.length; j++) codes.push(Array.from(data.subarray(j * K, (j + 1) * K)));
-    },
+for (const noCache of [false, true])
+  test(`AR prior (${noCache ? 'whole-sequence graph' : 'KV-cache graphs'}): the engine reproduces the PyTorch codes and z_i on injected uniforms`, async () => {
+    assert.ok(pack.nets.ar_prior_start && pack.nets.ar_prior_step, 'the default pack has the KV-cache pair');
+    const E = pack.manifest.embedding_dim;
+    const texts = await encodeTexts(pack, [...fx.captions, '']);
+    const rows = textRows(pack, texts.slice(0, -1), texts.at(-1)!);
+    const draws: ArDraws = { draws: (i, _s, out) => out.set(fx.uniforms[i]!) };
+    const codes: number[][] = [];
+    const K = pack.manifest.ar_prior!.sequence_length;
+    const zi = await sampleArPrior(pack, rows, {
+      guidance: fx.settings.guidance,
+      temperature: fx.settings.temperature,
+      topK: fx.settings.top_k,
+      topP: fx.settings.top_p,
+      samples: 1,
+      draws,
+      first: 0,
+      noCache,
+      capture: (_role, data) => {
+        for (let j = 0; j < fx.captions.length; j++) codes.push(Array.from(data.subarray(j * K, (j + 1) * K)));
+      },
+    });
+    assert.deepEqual(codes, fx.codes);
+    let err = 0;
+    fx.image_embeddings.forEach((z, j) => z.forEach((v, d) => (err = Math.max(err, Math.abs(v - zi[j * E + d]!)))));
+    assert.ok(err < 1e-4, `z_i max abs error ${err}`);
   });
-  assert.deepEqual(codes, fx.codes);
-  let err = 0;
-  fx.image_embeddings.forEach((z, j) => z.forEach((v, d) => (err = Math.max(err, Math.abs(v - zi[j * E + d]!)))));
-  assert.ok(err < 1e-4, `z_i max abs error ${err}`);
-});
 
 test('AR prior: generate with prior "ar" (and two samples) makes images; time per sample', async () => {
   const settings = { n: 1, seed: 3, stepsDecoder: 2, stepsSuperRes: 2, prior: 'ar' as const };

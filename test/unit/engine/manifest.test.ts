@@ -137,6 +137,10 @@ test('schema v2: an autoregressive prior is optional, v1 packs stay valid, broke
     'components.ar_prior.codes: has shape ["batch",4], expected ["batch",5]',
   );
   assert.equal(
+    bad((m) => (m.components.ar_prior_start = m.components.ar_prior)),
+    'components: ar_prior_start and ar_prior_step come together, with ar_prior',
+  );
+  assert.equal(
     bad((m) => delete m.files['ar_prior_codes.safetensors']),
     'files: has no sha256 for ar_prior_codes.safetensors (ar_prior.tables)',
   );

@@ -104,6 +104,8 @@ def main(argv: list[str] | None = None) -> int:
         elif a.action == "export":
             m = ar_prior.add_to_pack(a.pack, work, ar_prior.default_settings(work), ar_prior.default_samples(work))
             print(m["ar_prior"], "onnx vs torch max |logits| diff", ar_prior.check_onnx(a.pack, work))
+            ar_prior.add_cached_to_pack(a.pack, work)
+            print("KV-cache graphs: start + step vs the full graph, max |logits| diff", ar_prior.check_cached(a.pack, work))
         else:
             fx = ar_prior.parity_fixture(ar_prior.PARITY_FIXTURE, a.pack, work,
                                          settings=ar_prior.default_settings(work))

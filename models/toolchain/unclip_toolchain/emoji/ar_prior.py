@@ -833,3 +833,154 @@ def comparison_table(res: dict) -> str:
                  f"{b['text_embedding']['retrieval_top5']:.1%} | |")
     lines.append(f"| ceiling: the true z_i | 1 | 1 | {b['true_z_i']['retrieval_top5']:.1%} | |")
     return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------- KV-cache graphs (start + step)
+
+START_FILE = "ar_prior_start.onnx"
+STEP_FILE = "ar_prior_step.onnx"
+START_IO = (["encoder_hidden_states", "attention_mask", "text_embeds", "dot_token"], ["logits", "present"])
+STEP_IO = (["code", "position", "past", "key_mask"], ["logits", "present"])
+
+
+class ARStart(torch.nn.Module):
+    """Prefix pass with a fixed-size cache: logits of code_0 [B,V] and present [B, 2·layers, heads, S, d]
+    (S = 77 + 2 + K; keys/values of the text positions 0..L-1, z_t at 77, the dot token at 78; the rest 0)."""
+
+    def __init__(self, model: ARPrior) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, encoder_hidden_states, attention_mask, text_embeds, dot_token):
+        m = self.model
+        B, L, _ = encoder_hidden_states.shape
+        logits, cache, _ = m.start(encoder_hidden_states, attention_mask, text_embeds, dot_token)
+        S = m.s.seq
+        kv = []
+        for k, v in cache:                                           # [B, h, L+2, d]
+            for t in (k, v):
+                text, tail = t[:, :, :L], t[:, :, L:]
+                pad = torch.zeros(B, t.shape[1], TEXT_LEN - L, t.shape[3])
+                rest = torch.zeros(B, t.shape[1], S - TEXT_LEN - 2, t.shape[3])
+                kv.append(torch.cat([text, pad, tail, rest], 2))
+        return logits, torch.stack(kv, 1)
+
+
+class ARStep(torch.nn.Module):
+    """Feed code_j at sequence slot 79 + j: logits of code_{j+1} and the cache with that slot written.
+    key_mask [B,S]: the valid keys including slot 79 + j (text padding and later slots False)."""
+
+    def __init__(self, model: ARPrior) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, code, position, past, key_mask):
+        m = self.model
+        S = m.s.seq
+        slot = position + TEXT_LEN + 2                                 # [B]
+        x = (m.code_emb(code) + m.pos[slot])[:, None]                  # [B,1,W]
+        onehot = (torch.arange(S)[None] == slot[:, None]).to(past.dtype)[:, None, :, None]  # [B,1,S,1]
+        bias = torch.zeros(key_mask.shape, dtype=past.dtype).masked_fill(~key_mask, -1e9)[:, None, None, :]
+        out = []
+        for i, blk in enumerate(m.blocks):
+            B, T, W = x.shape
+            h, d = blk.heads, W // blk.heads
+            q, k, v = blk.qkv(blk.ln1(x)).view(B, T, 3, h, d).permute(2, 0, 3, 1, 4)
+            pk = past[:, 2 * i] * (1 - onehot) + k * onehot
+            pv = past[:, 2 * i + 1] * (1 - onehot) + v * onehot
+            att = (q @ pk.transpose(-1, -2)) / math.sqrt(d) + bias
+            y = (att.softmax(-1) @ pv).transpose(1, 2).reshape(B, T, W)
+            x = x + blk.out(y)
+            x = x + blk.fc2(F.gelu(blk.fc1(blk.ln2(x))))
+            out += [pk, pv]
+        return m.head(m.ln_f(x[:, -1])), torch.stack(out, 1)
+
+
+def export_cached(model: ARPrior, out_dir: Path, L: int = TEXT_LEN) -> None:
+    from ..export import OPSET
+
+    s = model.s
+    B = 2
+    d = s.width // s.heads
+    start_args = (torch.randn(B, L, s.embed), torch.ones(B, L, dtype=torch.bool), torch.randn(B, s.embed),
+                  torch.zeros(B, dtype=torch.int64))
+    step_args = (torch.zeros(B, dtype=torch.int64), torch.zeros(B, dtype=torch.int64),
+                 torch.randn(B, 2 * s.layers, s.heads, s.seq, d), torch.ones(B, s.seq, dtype=torch.bool))
+    for mod, args, io, f in ((ARStart(model), start_args, START_IO, START_FILE),
+                             (ARStep(model), step_args, STEP_IO, STEP_FILE)):
+        torch.onnx.export(mod.eval(), args, str(Path(out_dir) / f), input_names=io[0], output_names=io[1],
+                          dynamic_axes={n: {0: "batch"} for n in io[0] + io[1]}, opset_version=OPSET,
+                          do_constant_folding=True, dynamo=False)
+
+
+def cached_entries(model: ARPrior, L: int, H: int) -> dict:
+    s = model.s
+    d = s.width // s.heads
+    cache = ["batch", 2 * s.layers, s.heads, s.seq, d]
+    f32 = lambda n, shape: {"name": n, "dtype": "float32", "shape": shape}  # noqa: E731
+    return {
+        "ar_prior_start": {"file": START_FILE,
+                           "inputs": [f32("encoder_hidden_states", ["batch", L, H]),
+                                      {"name": "attention_mask", "dtype": "bool", "shape": ["batch", L]},
+                                      f32("text_embeds", ["batch", s.embed]),
+                                      {"name": "dot_token", "dtype": "int64", "shape": ["batch"]}],
+                           "outputs": [f32("logits", ["batch", s.vocab]), f32("present", cache)]},
+        "ar_prior_step": {"file": STEP_FILE,
+                          "inputs": [{"name": "code", "dtype": "int64", "shape": ["batch"]},
+                                     {"name": "position", "dtype": "int64", "shape": ["batch"]},
+                                     f32("past", cache),
+                                     {"name": "key_mask", "dtype": "bool", "shape": ["batch", s.seq]}],
+                          "outputs": [f32("logits", ["batch", s.vocab]), f32("present", cache)]},
+    }
+
+
+def add_cached_to_pack(pack_dir: Path = PACK_DIR, work: Path = WORK_DIR) -> dict:
+    """Adds the KV-cache graphs (ar_prior_start + ar_prior_step) to a pack that has the AR prior."""
+    import onnx
+
+    from ..flops import count_flops
+    from ..manifest import read_manifest, sha256_file, validate_manifest
+
+    pack_dir = Path(pack_dir)
+    m = read_manifest(pack_dir)
+    model, _ = load_model(work)
+    L, H = m["text"]["max_length"], m["text"]["hidden_size"]
+    export_cached(model, pack_dir, L)
+    for role, comp in cached_entries(model, L, H).items():
+        comp["flops"] = count_flops(onnx.load(str(pack_dir / comp["file"])))
+        m["components"][role] = comp
+        m["files"][comp["file"]] = sha256_file(pack_dir / comp["file"])
+    m["files"] = dict(sorted(m["files"].items()))
+    validate_manifest(m)
+    (pack_dir / "manifest.json").write_text(json.dumps(m, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return m
+
+
+@torch.no_grad()
+def check_cached(pack_dir: Path = PACK_DIR, work: Path = WORK_DIR, seed: int = 2) -> float:
+    """Max |logits| difference of start + step graphs (onnxruntime) against the full PyTorch graph, all positions."""
+    import onnxruntime as ort
+
+    model, _ = load_model(work)
+    s = model.s
+    g = torch.Generator().manual_seed(seed)
+    B = 2
+    h, e = torch.randn(B, TEXT_LEN, s.embed, generator=g), torch.randn(B, s.embed, generator=g)
+    mask = torch.zeros(B, TEXT_LEN, dtype=torch.bool)
+    mask[0, :5], mask[1, :11] = True, True
+    dot = torch.tensor([3, s.dot_buckets])
+    codes = torch.randint(0, s.vocab, (B, s.k), generator=g)
+    ref = ARGraph(model)(h, mask, e, dot, codes).numpy()
+    opt = ["CPUExecutionProvider"]
+    start = ort.InferenceSession(str(Path(pack_dir) / START_FILE), providers=opt)
+    step = ort.InferenceSession(str(Path(pack_dir) / STEP_FILE), providers=opt)
+    logits, past = start.run(None, {"encoder_hidden_states": h.numpy(), "attention_mask": mask.numpy(),
+                                    "text_embeds": e.numpy(), "dot_token": dot.numpy()})
+    err = float(np.abs(logits - ref[:, 0]).max())
+    km = torch.cat([mask, torch.ones(B, 2, dtype=torch.bool), torch.zeros(B, s.k, dtype=torch.bool)], 1)
+    for j in range(s.k - 1):
+        km[:, TEXT_LEN + 2 + j] = True
+        logits, past = step.run(None, {"code": codes[:, j].numpy(), "position": np.full(B, j, dtype=np.int64),
+                                       "past": past, "key_mask": km.numpy()})
+        err = max(err, float(np.abs(logits - ref[:, j + 1]).max()))
+    return err
