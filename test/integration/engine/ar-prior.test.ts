@@ -88,3 +88,38 @@ test('AR prior: bad settings are one line naming the field', async () => {
     await tiny.release();
   }
 });
+
+interface Case {
+  caption: string;
+  settings: { guidance: number; temperature: number; top_k: number; top_p: number };
+  uniforms: number[];
+  codes: number[];
+  image_embedding: number[];
+}
+
+test('AR prior parity, more cases (unguided, top-k, top-p, temperatures), both graph paths', async () => {
+  const cases = (fx as unknown as { cases: Case[] }).cases;
+  assert.equal(cases.length, 4);
+  const [empty] = await encodeTexts(pack, ['']);
+  for (const c of cases) {
+    const [cond] = await encodeTexts(pack, [c.caption]);
+    const guided = c.settings.guidance !== 1;
+    for (const noCache of [false, true]) {
+      let codes: number[] = [];
+      const zi = await sampleArPrior(pack, textRows(pack, [cond!], guided ? empty! : null), {
+        guidance: c.settings.guidance,
+        temperature: c.settings.temperature,
+        topK: c.settings.top_k,
+        topP: c.settings.top_p,
+        samples: 1,
+        draws: { draws: (_i, _s, out) => out.set(c.uniforms) },
+        first: 0,
+        noCache,
+        capture: (_role, data) => (codes = Array.from(data)),
+      });
+      assert.deepEqual(codes, c.codes, `${c.caption} (${noCache ? 'no cache' : 'cache'})`);
+      const err = Math.max(...c.image_embedding.map((v, d) => Math.abs(v - zi[d]!)));
+      assert.ok(err < 1e-4, `${c.caption}: z_i max abs error ${err}`);
+    }
+  }
+});

@@ -792,6 +792,18 @@ def parity_fixture(out: Path, pack_dir: Path = PACK_DIR, work: Path = WORK_DIR, 
     z = codes.decode(c)
     fx = {"captions": list(captions), "settings": asdict(st), "uniforms": u.tolist(), "codes": c.tolist(),
           "image_embeddings": z.tolist(), "onnx_vs_torch_max_abs_logits": check_onnx(pack_dir, work)}
+    # more cases: other captions, seeds and every filter (unguided, top-k, top-p, hot and cold temperatures)
+    fx["cases"] = []
+    for i, (cap, case) in enumerate((("a yellow star, fluent style", SampleSettings(1.0, 1.2, 0, 1.0)),
+                                     ("a cat face, small, in the top left corner", SampleSettings(3.0, 1.0, 50, 1.0)),
+                                     ("green heart emoji", SampleSettings(5.0, 0.7, 0, 0.9)),
+                                     ("a blue car, twemoji style", SampleSettings(2.0, 1.0, 20, 0.8)))):
+        gi = torch.Generator().manual_seed(100 + i)
+        ui = torch.rand(1, 1 + model.s.k, generator=gi, dtype=torch.float64)
+        e, h, m = te.encode([cap])
+        ci = sample_codes(model, h, m, e, (h0, m0, e0), dot_from_uniform(ui[:, 0]), ui[:, 1:], case)
+        fx["cases"].append({"caption": cap, "settings": asdict(case), "uniforms": ui[0].tolist(),
+                            "codes": ci[0].tolist(), "image_embedding": codes.decode(ci)[0].tolist()})
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(fx) + "\n")
     return fx
