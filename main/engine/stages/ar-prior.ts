@@ -7,6 +7,7 @@
 // KV cache: packs with ar_prior_start + ar_prior_step run the prefix once and then one token per call (keys and
 // values of every earlier position in a fixed [rows, 2·layers, heads, 77 + 2 + K, d] cache); without them the
 // whole-sequence graph ar_prior runs once per code and the loop reads position k (measured in models/README.md).
+import { PackError } from '../errors.ts';
 import type { Pack } from '../pack.ts';
 import { GaussianNoise } from '../rng.ts';
 import { readSafetensors } from '../safetensors.ts';
@@ -90,14 +91,16 @@ async function loadTables(pack: Pack): Promise<ArTables> {
   const m = pack.manifest;
   const ar = m.ar_prior!;
   const file = `${pack.dir}/${ar.tables}`;
-  const st = await readSafetensors(file);
+  const st = await readSafetensors(file).catch((e: Error) => {
+    throw new PackError(file, e.message.startsWith(file) ? e.message.slice(file.length + 2) : e.message);
+  });
   const E = m.embedding_dim;
   const K = ar.sequence_length;
   const get = (name: string, shape: number[]): Float32Array => {
     const t = st.get(name);
-    if (!t) throw new Error(`${file}: ${name} is missing`);
+    if (!t) throw new PackError(file, `${name} is missing (ar_prior.tables)`);
     if (t.dtype !== 'F32' || JSON.stringify(t.shape) !== JSON.stringify(shape))
-      throw new Error(`${file}: ${name} is ${t.dtype} [${t.shape.join(', ')}], expected F32 [${shape.join(', ')}]`);
+      throw new PackError(file, `${name} is ${t.dtype} [${t.shape.join(', ')}], expected F32 [${shape.join(', ')}]`);
     return t.data as Float32Array;
   };
   return {

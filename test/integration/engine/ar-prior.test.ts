@@ -123,3 +123,36 @@ test('AR prior parity, more cases (unguided, top-k, top-p, temperatures), both g
     }
   }
 });
+
+test('AR prior: broken tables are one line naming the file and tensor; the pack stays usable', async () => {
+  const { cp, mkdtemp, rm, writeFile } = await import('node:fs/promises');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const dir = await mkdtemp(join(tmpdir(), 'ar-tables-'));
+  try {
+    await cp(EMOJI, dir, { recursive: true });
+    const header = JSON.stringify({ pca_mean: { dtype: 'F32', shape: [128], data_offsets: [0, 512] } });
+    const len = Buffer.alloc(8);
+    len.writeBigUInt64LE(BigInt(header.length));
+    await writeFile(
+      join(dir, 'ar_prior_codes.safetensors'),
+      Buffer.concat([len, Buffer.from(header), Buffer.alloc(512)]),
+    );
+    const broken = await Pack.load(dir, { threads: 1, verify: false });
+    try {
+      const settings = { n: 1, stepsDecoder: 2, stepsSuperRes: 2 };
+      await assert.rejects(
+        generate(broken, { prompt: 'a cat', settings: { ...settings, prior: 'ar' } }),
+        (e: Error) =>
+          e.name === 'PackError' &&
+          e.message === `${join(dir, 'ar_prior_codes.safetensors')}: pca_components is missing (ar_prior.tables)`,
+      );
+      const ok = await generate(broken, { prompt: 'a cat', settings: { ...settings, prior: 'diffusion' } });
+      assert.equal(ok.images.length, 1);
+    } finally {
+      await broken.release();
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
