@@ -584,9 +584,10 @@ export class GalleryState {
   restore = (id: number): Promise<void> =>
     this.#act(() => this.#api.galleryRestore({ ids: [id] }), `Image ${id} restored.`);
 
-  emptyTrash = async (): Promise<void> => {
+  /** Deletes for good the whole trash, or (`selected`) only the selected images in it. */
+  emptyTrash = async (selected = false): Promise<void> => {
     try {
-      const { deleted } = await this.#api.galleryEmptyTrash();
+      const { deleted } = await this.#api.galleryEmptyTrash(selected ? { ids: this.#ids() } : {});
       this.#say(`Deleted ${plural(deleted, 'image')} for good.`);
       this.clearSelection();
       if (this.shelf === 'trash') void this.reload();

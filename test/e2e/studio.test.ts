@@ -478,8 +478,12 @@ describe('studio E2E (web mode, headless Chromium)', { skip }, () => {
       await confirmEmpty.getByRole('button', { name: 'Keep it' }).click();
       await confirmEmpty.waitFor({ state: 'hidden' });
       await says('1 image in the trash');
-      await page.getByRole('button', { name: 'Empty trash…' }).click();
-      await confirmEmpty.getByRole('button', { name: 'Delete forever' }).click();
+      // Delete the selected image of the trash for good (its own question).
+      await thumb(0).click();
+      await selection.getByRole('button', { name: 'Delete forever…' }).click();
+      const confirmPurge = page.getByRole('dialog', { name: 'Delete the selected images forever?' });
+      await confirmPurge.getByText('1 image and its file will be deleted', { exact: false }).waitFor();
+      await confirmPurge.getByRole('button', { name: 'Delete forever' }).click();
       await page.getByTestId('gallery-empty').getByText('The trash is empty.', { exact: false }).waitFor();
       await shots(page, 'gallery-trash-empty');
       await library.getByRole('button', { name: 'All images' }).click();
