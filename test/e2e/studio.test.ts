@@ -647,6 +647,53 @@ describe('studio E2E (web mode, headless Chromium)', { skip }, () => {
     assert.deepEqual(problems, []);
     await page.close();
   });
+
+  it('after a restart of the server every image and its lineage are still there', { timeout: 180_000 }, async () => {
+    assert.ok(browser);
+    const api = async <T>(base: string, op: string, body: unknown): Promise<T> => {
+      const token = new URL(base).searchParams.get('token')!;
+      const r = await fetch(new URL(`/api/${op}`, base), {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+      const reply = (await r.json()) as { ok: boolean; value: T };
+      assert.ok(reply.ok, JSON.stringify(reply));
+      return reply.value;
+    };
+    const before = await api<{ items: { id: number; kind: string }[] }>(url, 'gallery.list', { limit: 200 });
+    const child = before.items.find((i) => i.kind !== 'generated' && i.kind !== 'import');
+    assert.ok(before.items.length > 0 && child, 'the earlier tests left images and an edit');
+    const lineage = await api<{ parents: { id: number }[] }>(url, 'gallery.get', { id: child.id });
+    assert.ok(lineage.parents.length > 0);
+
+    const exited = new Promise((resolve) => serverProcess!.once('exit', resolve));
+    serverProcess!.kill('SIGTERM');
+    await exited;
+    url = await startWebMode(libraryDir, (c) => (serverProcess = c));
+
+    const after = await api<{ items: { id: number }[] }>(url, 'gallery.list', { limit: 200 });
+    assert.deepEqual(
+      after.items.map((i) => i.id),
+      before.items.map((i) => i.id),
+    );
+    assert.deepEqual(
+      (await api<{ parents: { id: number }[] }>(url, 'gallery.get', { id: child.id })).parents,
+      lineage.parents,
+    );
+    // And in the studio: the gallery counts them, the edit shows its parent.
+    const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+    await page.goto(url);
+    await page.getByRole('tab', { name: 'Gallery' }).click();
+    await page.getByTestId('gallery-summary').getByText(`${after.items.length} images`, { exact: false }).waitFor();
+    await page.getByRole('button', { name: new RegExp(`^Open image ${child.id}\\b`) }).click();
+    await page
+      .getByRole('complementary')
+      .getByText(`Image ${lineage.parents[0]!.id}`, { exact: false })
+      .first()
+      .waitFor();
+    await page.close();
+  });
 });
 
 // ---------------------------------------------------------------------------------------------
