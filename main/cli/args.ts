@@ -76,6 +76,11 @@ export const FLAG_OF: Record<string, string> = {
   guidancePrior: '--guidance-prior',
   guidanceDecoder: '--guidance-decoder',
   rerank: '--rerank',
+  prior: '--prior',
+  priorSamples: '--prior-samples',
+  arTemperature: '--temperature',
+  arTopK: '--top-k',
+  arTopP: '--top-p',
   prompt: 'prompt',
   image: '--image',
   // image manipulations (invert, vary, interpolate, textdiff)
