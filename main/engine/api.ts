@@ -90,8 +90,8 @@ export interface PackInfo {
   embeddingDim?: number;
   /** sha256 of manifest.json: the embedding space the pack's latents live in (set by Engine.info). */
   fingerprint?: string;
-  /** What this pack can do: super-resolution stage, image encoder (reranking and variations). */
-  capabilities?: { superRes: boolean; imageEncoder: boolean };
+  /** What this pack can do: super-resolution stage, image encoder (reranking and variations), an AR prior. */
+  capabilities?: { superRes: boolean; imageEncoder: boolean; arPrior?: boolean };
 }
 
 export interface EngineInfo {

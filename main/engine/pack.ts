@@ -256,6 +256,7 @@ export class Pack {
       capabilities: {
         superRes: this.hasSuperRes,
         imageEncoder: Boolean(this.nets.image_encoder),
+        arPrior: Boolean(this.nets.ar_prior),
       },
     };
   }

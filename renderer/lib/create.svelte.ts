@@ -85,6 +85,10 @@ export class CreateState {
   });
   /** Keep the seed for the next run; otherwise each Generate takes a fresh one. */
   lockSeed = $state(false);
+  /** Which of the pack's priors turns the caption into z_i (the choice shows when it has both). */
+  prior = $state<'diffusion' | 'ar'>('diffusion');
+  /** Order the results by CLIP text–image cosine (needs the pack's image encoder). */
+  rerank = $state(false);
   /** Generate requests on their way to the queue. */
   submitting = $state(0);
   /** Why the last Generate could not be queued. */
@@ -98,6 +102,8 @@ export class CreateState {
   notice = $state<string | null>(null);
 
   /** The prompt box holds text typed since the last Generate or fill-in. */
+  hasArPrior = $derived(this.info?.pack.capabilities?.arPrior === true);
+  canRerank = $derived(this.info?.pack.capabilities?.imageEncoder === true);
   typedPrompt = $derived(this.prompt.trim().length > 0 && this.prompt !== this.lastUsedPrompt);
   problems = $derived(settingsProblems(this.settings));
   canGenerate = $derived(this.info !== null && this.prompt.trim().length > 0 && this.problems.length === 0);
@@ -149,7 +155,12 @@ export class CreateState {
   generate = async (): Promise<JobView | null> => {
     if (!this.canGenerate) return null;
     this.error = null;
-    const settings = { ...this.settings, previewEvery: PREVIEW_EVERY };
+    const settings = {
+      ...this.settings,
+      previewEvery: PREVIEW_EVERY,
+      ...(this.hasArPrior ? { prior: this.prior } : {}),
+      ...(this.canRerank && this.rerank ? { rerank: true } : {}),
+    };
     // The field shows the seed the next run uses: a new one after each run unless it is locked.
     if (!this.lockSeed) this.settings.seed = randomSeed();
     this.submitting++;
@@ -194,6 +205,7 @@ export class CreateState {
       next.seed = seed;
       this.lockSeed = true;
     }
+    if (s.prior === 'ar' || s.prior === 'diffusion') this.prior = s.prior;
     this.settings = next;
     this.prompt = image.prompt;
     this.lastUsedPrompt = image.prompt;
