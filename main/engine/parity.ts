@@ -12,6 +12,7 @@ import { dirname, join, resolve } from 'node:path';
 import { clipPixelValues, decodeImage } from './image.ts';
 import type { Pack } from './pack.ts';
 import {
+  CancelledError,
   encodePixels,
   encodeTexts,
   runUnclip,
@@ -43,6 +44,12 @@ interface FixtureCase {
   decoder_timesteps: number[];
   super_res_timesteps: number[];
   tensors: Record<string, string>;
+  /**
+   * The stages recorded, when not all: ["text", "prior", "text_proj"] (`python -m unclip_toolchain.tiny --pipeline
+   * … --stages text,prior,text_proj`, a full-size model's prefix): no decoder or super-resolution tensors, and the
+   * engine's pipeline is stopped right after text_proj.
+   */
+  stages?: string[];
   /** Per role: max abs difference between the float32 reference and the same case run in float64 (optional). */
   float64_discrepancy?: Record<string, number>;
 }
@@ -73,9 +80,15 @@ class FixtureNoise implements NoiseSource {
   constructor(
     private readonly fixture: Fixture,
     private readonly c: FixtureCase,
+    /** Stages the case does not record (a prefix case): their noise is zeros, never used past text_proj. */
+    private readonly unrecorded: ReadonlySet<string> = new Set(),
   ) {}
   fill(stage: NoiseStageName, step: number, image: number, out: Float32Array): void {
     const role = step < 0 ? `${stage}_latents` : `${stage}_noise/${step}`;
+    if (this.unrecorded.has(stage) && !this.c.tensors[role]) {
+      out.fill(0);
+      return;
+    }
     const t = tensorOf(this.fixture, this.c, role);
     out.set(t.data.subarray(image * out.length, (image + 1) * out.length));
   }
@@ -151,6 +164,8 @@ async function runCase(
   const n = c.num_images_per_prompt;
   const B = c.prompts.length * n;
   const variation = c.kind === 'image_variation';
+  /** A case recorded up to text_proj only (see FixtureCase.stages). */
+  const upToTextProj = !variation && c.stages !== undefined && !c.stages.includes('decoder');
   const stages: StageError[] = [];
   /** The verdict on a stage's error: the tolerance, or twice the reference's floor on its roles. */
   const judge = (stage: string, roles: string[], err: Omit<StageError, 'stage' | 'limit' | 'ok'>): StageError => {
@@ -195,9 +210,13 @@ async function runCase(
     uncond: (variation ? c.decoder_guidance > 1 : (c.prior_guidance ?? 0) > 1 || c.decoder_guidance > 1)
       ? uncond!
       : null,
-    steps: { prior: c.prior_steps ?? 0, decoder: c.decoder_steps, superRes: c.super_res_steps },
+    steps: {
+      prior: c.prior_steps ?? 0,
+      decoder: upToTextProj ? (c.decoder_steps ?? 2) : c.decoder_steps,
+      superRes: upToTextProj ? (c.super_res_steps ?? 2) : c.super_res_steps,
+    },
     guidance: { prior: c.prior_guidance ?? 0, decoder: c.decoder_guidance },
-    noise: new FixtureNoise(fixture, c),
+    noise: new FixtureNoise(fixture, c, upToTextProj ? new Set(['decoder', 'super_res']) : undefined),
   };
   if (variation) {
     // Our CLIP preprocessing of the input picture vs transformers' CLIPImageProcessor (PIL)…
@@ -227,7 +246,25 @@ async function runCase(
     rows.forEach((r, k) => out.set(m.get(r)!, k * size));
     return out;
   };
-  await runUnclip(pack, job, { capture, maxBatch });
+  if (upToTextProj) {
+    // The engine's own pipeline, stopped once text_proj has given its rows: the abort is seen by the decoder's first
+    // network call, before its session opens (in low-memory mode it is never loaded). One chunk of all B images,
+    // so that every image has been through text_proj when it stops.
+    const stop = new AbortController();
+    let projected = 0;
+    const tap = (role: string, rows: number[], data: Float32Array): void => {
+      capture(role, rows, data);
+      if (role === 'text_proj_additive_time' && (projected += rows.length) >= (job.uncond ? 2 : 1) * B) stop.abort();
+    };
+    try {
+      await runUnclip(pack, job, { capture: tap, maxBatch: Math.max(maxBatch, B), signal: stop.signal });
+      throw new Error(`${fixture.file}: case ${c.name}: the pipeline ran past text_proj`);
+    } catch (e) {
+      if (!(e instanceof CancelledError) || !stop.signal.aborted) throw e;
+    }
+  } else {
+    await runUnclip(pack, job, { capture, maxBatch });
+  }
 
   // Ill-conditioned elements: at t = 999, x0 = (x − √(1−ᾱ)·ε)/√ᾱ multiplies the network's float32 rounding
   // by 1/√ᾱ₉₉₉ ≈ 20,000, so wherever x0 is not clipped (|x0| < R) two correct implementations differ by
@@ -250,8 +287,8 @@ async function runCase(
     return flagged;
   };
   const flags: Record<string, Set<number>> = {
-    decoder: illConditioned('decoder', c.decoder_steps),
-    super_res: pack.hasSuperRes ? illConditioned('super_res', c.super_res_steps) : new Set(),
+    decoder: upToTextProj ? new Set() : illConditioned('decoder', c.decoder_steps),
+    super_res: pack.hasSuperRes && !upToTextProj ? illConditioned('super_res', c.super_res_steps) : new Set(),
   };
 
   const stageRoles: [string, string[], string | null][] = [

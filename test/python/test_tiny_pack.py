@@ -227,3 +227,49 @@ def test_float64_discrepancy_is_the_max_abs_difference_per_role():
     f64 = {"image": torch.tensor([0.5, -0.2], dtype=torch.float64)}
     out = float64_discrepancy(f32, f64)
     assert list(out) == ["image"] and abs(out["image"] - 0.05) < 1e-12
+
+
+PREFIX_ROLES = ("prior_", "text_embeds", "last_hidden_state", "uncond_text_embeds", "uncond_last_hidden_state",
+                "image_embeddings", "text_proj_")
+
+
+def test_prefix_stages_fixture_is_the_full_runs_prefix(tmp_path):
+    """--pipeline DIR --stages text,prior,text_proj (the full-size parity fixture): only the components up to text_proj
+    are loaded, the pipeline is stopped after text_proj, and the recorded tensors are exactly the full run's up to
+    there (same noise); the fixture carries `stages`, its float64 floor and the args to rebuild it."""
+    from unclip_toolchain import tiny
+    from unclip_toolchain.errors import PackError
+    from unclip_toolchain.tiny_models import build_pipelines, build_tiny_components
+
+    args = ["--seed", "3", "--layers", "1", "--prompts", "a red rocket", "--n", "1", "--steps-prior", "2",
+            "--steps-decoder", "2", "--steps-sr", "2", "--out-pack", str(TINY_PACK), "--out-fixture",
+            str(tmp_path / "fixture")]
+    for bad in (args + ["--pipeline", str(tmp_path)], args + ["--stages", tiny.PREFIX_STAGES]):
+        with pytest.raises(PackError):
+            tiny._validate(tiny.build_parser().parse_args(bad))
+    a = tiny.build_parser().parse_args(args + ["--pipeline", str(tmp_path / "p"), "--stages", tiny.PREFIX_STAGES])
+    tiny._validate(a)
+    t2i, _ = build_pipelines(build_tiny_components(a.seed, a.width, a.layers, a.prior_layers))
+    t2i.save_pretrained(tmp_path / "p", safe_serialization=True)
+    report = tiny.build_prefix(a, log=lambda *_: None)
+
+    spec = json.loads((tmp_path / "fixture" / "fixture.json").read_text(encoding="utf-8"))
+    (case,) = spec["cases"]
+    assert case["stages"] == ["text", "prior", "text_proj"] and case["prior_steps"] == 2
+    assert case["prior_timesteps"] == report["case"]["prior_timesteps"] and "decoder_steps" not in case
+    assert spec["args"]["stages"] == tiny.PREFIX_STAGES and spec["args"]["pipeline"] == str((tmp_path / "p").resolve())
+    assert set(case["float64_discrepancy"]) == {"text_embeds", "last_hidden_state", "uncond_text_embeds",
+                                                "image_embeddings", "text_proj_encoder_hidden_states",
+                                                "text_proj_additive_time"}
+    assert all(0 <= v < 1e-4 for v in case["float64_discrepancy"].values())
+    T = load_file(str(tmp_path / "fixture" / "fixture.safetensors"))
+
+    # the full pipeline on the same loaded components and seed: its roles up to text_proj are the fixture's, bit for
+    # bit (components loaded with from_pretrained, as the builder does: the in-memory ones differ in the last ulp)
+    loaded = {k: v for k, v in tiny.load_prefix_pipeline(tmp_path / "p").components.items() if v is not None}
+    ref, _ = build_pipelines({**t2i.components, **loaded, "image_encoder": None, "feature_extractor": None})
+    _, full = tiny.run_text2img(ref, a, torch.Generator().manual_seed(a.seed + 1))
+    expect = {r for r in full if r.startswith(PREFIX_ROLES)}
+    assert set(case["tensors"]) == expect
+    for r in expect:
+        np.testing.assert_array_equal(T[f"text2img/{r}"], full[r].numpy(), err_msg=r)

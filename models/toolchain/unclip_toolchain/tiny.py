@@ -2,6 +2,8 @@
 
     python -m unclip_toolchain.tiny --seed 0 --out-pack test/fixtures/tiny-pack --out-fixture test/fixtures/tiny-fixture
     python -m unclip_toolchain.tiny --from-fixture test/fixtures/tiny-fixture/fixture.json --out-pack ... --out-fixture ...
+    python -m unclip_toolchain.tiny --pipeline DIR --stages text,prior,text_proj --out-pack PACK --out-fixture OUT
+        (an existing pipeline folder, e.g. a full-size Karlo, exported to PACK: its text-to-image case up to text_proj)
 
 1. builds a tiny random unCLIP (tiny_models.py) and saves it as two diffusers pipeline folders in a temp dir
    (UnCLIPPipeline + UnCLIPImageVariationPipeline, the layout of kakaobrain/karlo-v1-alpha[-image-variations]);
@@ -233,6 +235,69 @@ def run_text2img(pipe, a, gen, given: dict | None = None) -> tuple[dict, dict]:
     return case, tensors
 
 
+class _StopAfterTextProj(Exception):
+    """Raised right after text_proj's capture hook: ends a prefix run (--stages text,prior,text_proj)."""
+
+
+def run_text2img_prefix(pipe, a, gen, given: dict | None = None) -> tuple[dict, dict]:
+    """run_text2img's text encoder, prior and text_proj stages only (prior noise injected, guidance as given): the
+    pipeline is stopped right after text_proj, so no decoder/super-resolution noise is drawn and those networks are
+    neither run nor needed (they may be None). The roles recorded equal run_text2img's for the same `gen`."""
+    import torch
+
+    P, n = len(a.prompts), a.n
+    B = P * n
+    E = pipe.prior.config.embedding_dim
+    ts = {"prior": _timesteps(pipe.prior_scheduler, a.steps_prior)}
+    tensors, noise = _noise(gen, given, ("prior",), ts, {"prior": (B, E)}, pipe.prior.dtype)
+
+    def stop(*_a, **_k):
+        raise _StopAfterTextProj
+
+    cap: dict = {}
+    handles = _hooks(pipe, cap)
+    handles.append(pipe.text_proj.register_forward_hook(stop))  # hooks run in order: after the capture
+    try:
+        with injected(noise, cap), torch.no_grad():
+            try:
+                pipe(prompt=list(a.prompts), num_images_per_prompt=n, prior_num_inference_steps=a.steps_prior,
+                     prior_latents=tensors["prior_latents"].clone(), prior_guidance_scale=a.guidance_prior,
+                     decoder_guidance_scale=a.guidance_decoder, output_type="np")
+            except _StopAfterTextProj:
+                pass
+            else:
+                raise RuntimeError("pipeline returned without calling text_proj")
+    finally:
+        for h in handles:
+            h.remove()
+    do_cfg = a.guidance_prior > 1.0 or a.guidance_decoder > 1.0
+    ids, mask = _tokenize(pipe.tokenizer, list(a.prompts))
+    uids, umask = _tokenize(pipe.tokenizer, [""])
+    calls = cap["text_calls"]
+    if not torch.equal(calls[0][0], ids):
+        raise RuntimeError("pipeline tokenized the prompts differently from the recorded ids")
+    tensors["text_embeds"] = calls[0][1].repeat_interleave(n, dim=0)
+    tensors["last_hidden_state"] = calls[0][2].repeat_interleave(n, dim=0)
+    if do_cfg:
+        if not torch.equal(calls[1][0][0], uids[0]):
+            raise RuntimeError("pipeline tokenized the empty prompt differently")
+        tensors["uncond_text_embeds"] = calls[1][1][:1]
+        tensors["uncond_last_hidden_state"] = calls[1][2][:1]
+    for key in ("image_embeddings", "text_proj_encoder_hidden_states", "text_proj_additive_time"):
+        tensors[key] = cap[key]
+    for i, x in enumerate(cap["prior_trajectory"]):
+        tensors[f"prior_trajectory/{i}"] = x
+    case = {
+        "name": "text2img", "kind": "text_to_image", "stages": PREFIX_STAGES.split(","),
+        "prompts": list(a.prompts), "num_images_per_prompt": n, "do_classifier_free_guidance": do_cfg,
+        "input_ids": ids.tolist(), "attention_mask": mask.tolist(),
+        "uncond_input_ids": uids[0].tolist(), "uncond_attention_mask": umask[0].tolist(),
+        "prior_steps": a.steps_prior, "prior_guidance": a.guidance_prior, "decoder_guidance": a.guidance_decoder,
+        "prior_timesteps": ts["prior"],
+    }
+    return case, tensors
+
+
 def make_input_image(seed: int, width: int = 48, height: int = 40):
     """A deterministic non-square RGB test picture (gradients + a disc), so resize and centre crop both matter."""
     import numpy as np
@@ -348,8 +413,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--guidance-prior", type=float, default=4.0)
     p.add_argument("--guidance-decoder", type=float, default=8.0)
     p.add_argument("--no-check", dest="check", action="store_false", help="skip the exporter's onnx-vs-torch check")
+    p.add_argument("--pipeline", type=Path,
+                   help="record the fixture on this diffusers UnCLIPPipeline folder (e.g. a full-size Karlo) instead "
+                        "of a tiny random one; nothing is built or exported: --out-pack names the pack already "
+                        "exported from it. Needs --stages " + PREFIX_STAGES)
+    p.add_argument("--stages", choices=("all", PREFIX_STAGES), default="all",
+                   help="'all' (default): both cases, every stage; '" + PREFIX_STAGES + "' (with --pipeline): the "
+                        "text-to-image case up to text_proj only (no decoder or super-resolution is loaded or run)")
     return p
 
+
+PREFIX_STAGES = "text,prior,text_proj"
+# Recorded in fixture.json's args only when given (so fixtures built without them stay byte-identical).
+EXTRA_ARG_KEYS = ("pipeline", "stages")
 
 ARG_KEYS = ("seed", "width", "layers", "prior_layers", "prompts", "n", "steps_prior", "steps_decoder", "steps_sr",
             "guidance_prior", "guidance_decoder")
@@ -369,6 +445,8 @@ def _apply_fixture_args(a) -> None:
         raise PackError(path, f"args lacks {', '.join(missing)}")
     for k in ARG_KEYS:
         setattr(a, k, recorded[k])
+    a.pipeline = Path(recorded["pipeline"]) if recorded.get("pipeline") else None
+    a.stages = recorded.get("stages", "all")
 
 
 def _validate(a) -> None:
@@ -377,6 +455,8 @@ def _validate(a) -> None:
             raise PackError(f"--{k.replace('_', '-')}", "must be at least 2 (UnCLIPScheduler divides by steps-1)")
     if a.n < 1 or a.width < 4 or a.width % 4 or a.layers < 1 or a.prior_layers < 1:
         raise PackError("arguments", "n, layers, prior-layers must be >= 1 and width a multiple of 4")
+    if (getattr(a, "pipeline", None) is not None) != (getattr(a, "stages", "all") == PREFIX_STAGES):
+        raise PackError("--pipeline", f"goes with --stages {PREFIX_STAGES} (and that stage subset with --pipeline)")
 
 
 def build(a, log=print, keep_pipelines: Path | None = None) -> dict:
@@ -472,6 +552,76 @@ def build(a, log=print, keep_pipelines: Path | None = None) -> dict:
             shutil.rmtree(fix_tmp, ignore_errors=True)
 
 
+def build_prefix(a, log=print) -> dict:
+    """--pipeline DIR --stages text,prior,text_proj: the text-to-image case up to text_proj, on DIR's own weights
+    (only the text encoder, tokenizer, text_proj, prior and its scheduler are loaded), then the same run in float64
+    for the floor; the fixture points at the already exported --out-pack."""
+    import time
+
+    import torch
+    from safetensors.torch import save_file
+
+    torch.set_num_threads(2)
+    torch.use_deterministic_algorithms(True)
+    out_pack, out_fix = Path(a.out_pack).resolve(), Path(a.out_fixture).resolve()
+    if not (out_pack / "manifest.json").is_file():
+        raise PackError(out_pack, "no manifest.json: --out-pack must be the pack exported from --pipeline")
+    t0 = time.perf_counter()
+    pipe = load_prefix_pipeline(Path(a.pipeline))
+    log(f"loaded {a.pipeline} (text encoder, text_proj, prior) in {time.perf_counter() - t0:.0f} s")
+    gen = torch.Generator().manual_seed(a.seed + 1)
+    t0 = time.perf_counter()
+    case, t1 = run_text2img_prefix(pipe, a, gen)
+    log(f"float32 run: {time.perf_counter() - t0:.0f} s")
+    t0 = time.perf_counter()
+    _to_float64((pipe,))
+    case["float64_discrepancy"] = float64_discrepancy(t1, run_text2img_prefix(pipe, a, None, given=t1)[1])
+    log(f"float64 run: {time.perf_counter() - t0:.0f} s; floor {case['float64_discrepancy']}")
+    del pipe
+    case["tensors"] = {role: f"{case['name']}/{role}" for role in t1}
+    tensors = {f"{case['name']}/{r}": t.detach().to(torch.float32).clone().contiguous() for r, t in t1.items()}
+    out_fix.mkdir(parents=True, exist_ok=True)
+    save_file(tensors, str(out_fix / "fixture.safetensors"), metadata={"format": str(FIXTURE_FORMAT)})
+    args = {k: getattr(a, k) for k in ARG_KEYS}
+    args.update(pipeline=str(Path(a.pipeline).resolve()), stages=a.stages)
+    fixture = {
+        "format": FIXTURE_FORMAT,
+        "pack": os.path.relpath(out_pack, out_fix),
+        "description": f"Reference outputs of diffusers' UnCLIPPipeline on {Path(a.pipeline).name}'s weights, stages "
+                       f"{a.stages} only, all noise injected. Built by `python -m unclip_toolchain.tiny --pipeline`.",
+        "args": args,
+        "environment": _versions(),
+        "cases": [case],
+    }
+    (out_fix / "fixture.json").write_text(compact_json(fixture), encoding="utf-8")
+    log(f"wrote {out_fix}")
+    return {"fixture_tensors": {k: list(v.shape) for k, v in tensors.items()}, "case": case}
+
+
+def load_prefix_pipeline(pipeline_dir: Path):
+    """An UnCLIPPipeline with only the components up to text_proj loaded from `pipeline_dir` (decoder and
+    super-resolution None)."""
+    import torch
+    from diffusers import PriorTransformer, UnCLIPScheduler
+    from diffusers.pipelines.deprecated.unclip.text_proj import UnCLIPTextProjModel
+    from transformers import CLIPTextModelWithProjection, CLIPTokenizer
+
+    from .tiny_models import _import_unclip
+
+    *_, UnCLIPPipeline, _, _ = _import_unclip()
+    f32 = dict(torch_dtype=torch.float32)
+    p = str(pipeline_dir)
+    pipe = UnCLIPPipeline(
+        prior=PriorTransformer.from_pretrained(p, subfolder="prior", **f32).eval(),
+        text_encoder=CLIPTextModelWithProjection.from_pretrained(f"{p}/text_encoder", **f32).eval(),
+        tokenizer=CLIPTokenizer.from_pretrained(f"{p}/tokenizer"),
+        text_proj=UnCLIPTextProjModel.from_pretrained(p, subfolder="text_proj", **f32).eval(),
+        prior_scheduler=UnCLIPScheduler.from_pretrained(p, subfolder="prior_scheduler"),
+        decoder=None, super_res_first=None, super_res_last=None, decoder_scheduler=None, super_res_scheduler=None)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
 def load_reference_pipelines(pipeline_dir: Path, variation_dir: Path):
     """Both diffusers pipelines, every component loaded back from the saved folders with from_pretrained.
 
@@ -541,7 +691,10 @@ def main(argv: list[str] | None = None) -> int:
     if a.from_fixture:
         _apply_fixture_args(a)
     _validate(a)
-    build(a)
+    if a.pipeline is not None:
+        build_prefix(a)
+    else:
+        build(a)
     return 0
 
 
