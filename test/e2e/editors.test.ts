@@ -9,55 +9,27 @@
 // Set STUDIO_SCREENSHOTS=DIR to keep screenshots of the editor views (1280×800 and 800×600, light and dark).
 
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { InlineConfig } from 'vite';
 import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
+import { CHROMIUM, shots, skip } from './browser.ts';
 import type { EngineClient, ManipulationRequest } from '../../main/engine/api.ts';
 import { createStudioService, type StudioService } from '../../main/service/studio.ts';
 import { startWebServer, type WebServer } from '../../main/web/server.ts';
 import { createScriptedEngine, scriptedInfo } from '../integration/web/scripted-engine.ts';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
-const CHROMIUM = '/usr/bin/chromium';
 
-/**
- * The renderer's Vite config, the one web mode builds with: vite.renderer.config.mjs where the
- * checkout has it, else the rendererConfig that electron.vite.config.ts exports. Imported by path so
- * that moving it between the two does not break this file's types.
- */
+/** The renderer's Vite config, the one web mode builds with (plain JS, imported by path). */
 async function rendererViteConfig(): Promise<InlineConfig & { build: NonNullable<InlineConfig['build']> }> {
-  const shared = join(root, 'vite.renderer.config.mjs');
-  const file = existsSync(shared) ? shared : join(root, 'electron.vite.config.ts');
-  const { rendererConfig } = (await import(pathToFileURL(file).href)) as {
+  const { rendererConfig } = (await import(pathToFileURL(join(root, 'vite.renderer.config.mjs')).href)) as {
     rendererConfig: InlineConfig & { build: NonNullable<InlineConfig['build']> };
   };
-  if (!rendererConfig?.build) throw new Error(`${file} exports no rendererConfig`);
   return rendererConfig;
-}
-const skip = existsSync(CHROMIUM) ? false : `${CHROMIUM} is missing (apt-get install -y chromium)`;
-
-/** With STUDIO_SCREENSHOTS: the view at 1280×800 and 800×600, light and dark (NAME-1280-light.png, …). */
-async function shots(page: Page, name: string): Promise<void> {
-  const dir = process.env.STUDIO_SCREENSHOTS;
-  if (!dir) return;
-  const viewport = page.viewportSize();
-  for (const [width, height] of [
-    [1280, 800],
-    [800, 600],
-  ] as const) {
-    await page.setViewportSize({ width, height });
-    for (const colorScheme of ['light', 'dark'] as const) {
-      await page.emulateMedia({ colorScheme });
-      await page.waitForTimeout(150);
-      await page.screenshot({ path: join(dir, `${name}-${width}-${colorScheme}.png`) });
-    }
-  }
-  await page.emulateMedia({ colorScheme: null });
-  if (viewport) await page.setViewportSize(viewport);
 }
 
 /**

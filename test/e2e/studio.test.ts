@@ -4,17 +4,16 @@
 
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
+import { CHROMIUM, shots as viewShots, skip } from './browser.ts';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
-const CHROMIUM = '/usr/bin/chromium';
 const PACK = join(root, 'test', 'fixtures', 'tiny-pack');
-const skip = existsSync(CHROMIUM) ? false : `${CHROMIUM} is missing (apt-get install -y chromium)`;
 
 // What the page-side callbacks touch (this file is type-checked without the DOM library).
 interface PageGlobals {
@@ -47,27 +46,8 @@ function decodeAll(images: Locator): Promise<{ w: number; h: number; src: string
   );
 }
 
-/** With STUDIO_SCREENSHOTS: the view at 1280×800 and 800×600, light and dark (NAME-1280-light.png, …). */
-async function shots(page: Page, name: string): Promise<void> {
-  const dir = process.env.STUDIO_SCREENSHOTS;
-  if (!dir) return;
-  const viewport = page.viewportSize();
-  for (const [width, height] of [
-    [1280, 800],
-    [800, 600],
-  ] as const) {
-    await page.setViewportSize({ width, height });
-    for (const colorScheme of ['light', 'dark'] as const) {
-      await page.emulateMedia({ colorScheme });
-      await page.waitForTimeout(150);
-      await page.screenshot({ path: join(dir, `${name}-${width}-${colorScheme}.png`) });
-    }
-  }
-  await page.emulateMedia({ colorScheme: null });
-  if (viewport) await page.setViewportSize(viewport);
-  // The grid lays itself out again (a ResizeObserver) before anything reads its columns.
-  await page.waitForTimeout(300);
-}
+/** Screenshots of a gallery view: the grid lays itself out again (a ResizeObserver) before anything reads its columns. */
+const shots = (page: Page, name: string): Promise<void> => viewShots(page, name, 300);
 
 let serverProcess: ChildProcess | undefined;
 let browser: Browser | undefined;
