@@ -54,6 +54,26 @@ const RULES: Record<keyof SettingsForm, Rule> = {
   guidanceDecoder: { label: 'Decoder guidance', ...LIMITS.guidance, integer: false },
 };
 
+/** The per-stage fields (steps and guidance), in the form's order: what the pack gives defaults for. */
+export const STAGE_FIELDS = [
+  'stepsPrior',
+  'stepsDecoder',
+  'stepsSuperRes',
+  'guidancePrior',
+  'guidanceDecoder',
+] as const;
+
+/** A stage field's label, range and step for the form. */
+export function stageField(key: (typeof STAGE_FIELDS)[number]): {
+  label: string;
+  min: number;
+  max: number;
+  step: number;
+} {
+  const rule = RULES[key];
+  return { label: rule.label, min: rule.min, max: rule.max, step: rule.integer ? 1 : 0.5 };
+}
+
 /** What is wrong with the form, one sentence per field, in words a user reads (not zod's). */
 export function settingsProblems(settings: SettingsForm): string[] {
   const problems: string[] = [];
@@ -191,9 +211,8 @@ export class CreateState {
     this.pendingSettings = null;
     const s = image.settings;
     const next = { ...this.settings };
-    const keys = ['stepsPrior', 'stepsDecoder', 'stepsSuperRes', 'guidancePrior', 'guidanceDecoder'] as const;
     const taken: string[] = [];
-    for (const key of keys) {
+    for (const key of STAGE_FIELDS) {
       const v = s[key];
       if (typeof v === 'number' && Number.isFinite(v)) {
         next[key] = v;
