@@ -80,6 +80,8 @@ export interface PackInfo {
   dir: string;
   name: string;
   title: string;
+  /** The manifest's description: what the pack is good at (the studio shows it beside the prompt). */
+  description?: string;
   outputSize: number;
   defaults: Omit<GenerateSettings, 'n' | 'seed' | 'rerank' | 'previewEvery'>;
   license: string;
@@ -94,12 +96,24 @@ export interface PackInfo {
   capabilities?: { superRes: boolean; imageEncoder: boolean; arPrior?: boolean };
 }
 
+/** Whether a backend can run here, and why not when it cannot. */
+export interface BackendSupport {
+  backend: Backend;
+  available: boolean;
+  /** Why it is unavailable (one line). */
+  reason?: string;
+}
+
 export interface EngineInfo {
   pack: PackInfo;
   /** Backends this platform's onnxruntime offers. */
   availableBackends: Backend[];
   /** Which backend actually runs each network (after fallback). */
   sessionBackends: Record<string, Backend>;
+  /** Every backend the engine knows, available or not (with the reason). */
+  backends?: BackendSupport[];
+  /** onnxruntime's intra-op threads per network. */
+  threads?: number;
 }
 
 /**

@@ -1,8 +1,6 @@
 // A model pack on disk → validated manifest, tokenizer and one onnxruntime session per network,
 // created once and reused for every request.
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { readFile, realpath, stat } from 'node:fs/promises';
+import { realpath, stat } from 'node:fs/promises';
 import { join, resolve, sep } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import type { Backend, PackInfo } from './api.ts';
@@ -18,7 +16,8 @@ import {
   type MemoryStats,
   type SessionLike,
 } from './lowmem.ts';
-import { describeZodError, ManifestSchema, type ComponentRole, type ComponentSpec, type Manifest } from './manifest.ts';
+import type { ComponentRole, ComponentSpec, Manifest } from './manifest.ts';
+import { readManifest, sha256 } from './pack-files.ts';
 import { ClipTokenizer } from './tokenizer.ts';
 
 export interface LoadPackOptions {
@@ -67,32 +66,6 @@ const ROLES: ComponentRole[] = [
 
 /** Networks called at every diffusion step keep a memory arena (see backends.ts). */
 const PER_STEP = new Set<ComponentRole>(['prior', 'decoder', 'super_res_first']);
-
-async function sha256(file: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
-  return hash.digest('hex');
-}
-
-async function readManifest(dir: string): Promise<Manifest> {
-  const file = join(dir, 'manifest.json');
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new PackError(file, code === 'ENOENT' ? 'not found (is this a model pack folder?)' : `unreadable (${code})`);
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (e) {
-    throw new PackError(file, `not valid JSON (${(e as Error).message})`);
-  }
-  const parsed = ManifestSchema.safeParse(json);
-  if (!parsed.success) throw new PackError(file, describeZodError(parsed.error));
-  return parsed.data;
-}
 
 export class Pack {
   readonly dir: string;
@@ -241,6 +214,7 @@ export class Pack {
       dir: this.dir,
       name: m.name,
       title: m.title,
+      ...(m.description ? { description: m.description } : {}),
       outputSize: m.resolution.output,
       defaults: {
         stepsPrior: m.defaults.prior_steps,

@@ -2,6 +2,7 @@
 // it, otherwise web mode's HTTP/WebSocket bridge authorised by the token from the page's URL.
 
 import { apiFromBridge, mediaPath, type MediaKind, type StudioApi } from '../../preload/contract.ts';
+import type { ConnectionState } from './connection.svelte.ts';
 import { createWebBridge } from './web-client.ts';
 
 const TOKEN_KEY = 'unclip-studio.token';
@@ -30,7 +31,12 @@ export function mediaUrl(kind: MediaKind, id: number): string {
   return runsInDesktopApp() ? path : `${path}?token=${encodeURIComponent(sessionStorage.getItem(TOKEN_KEY) ?? '')}`;
 }
 
-export function connectStudio(): StudioApi {
-  const bridge = window.studio ?? createWebBridge({ origin: window.location.origin, token: takeToken() });
-  return apiFromBridge(bridge);
+export function connectStudio(connection: ConnectionState): StudioApi {
+  if (window.studio) {
+    connection.opened();
+    return apiFromBridge(window.studio);
+  }
+  const token = takeToken();
+  if (!token) connection.noToken();
+  return apiFromBridge(createWebBridge({ origin: window.location.origin, token, link: connection }));
 }

@@ -19,9 +19,11 @@ export interface WebClientOptions {
   /** e.g. http://127.0.0.1:5123 */
   origin: string;
   token: string;
+  /** Told when the server answers, becomes unreachable or refuses the token. */
+  link?: { opened(): void; lost(): void; refused(): void };
 }
 
-export function createWebBridge({ origin, token }: WebClientOptions): StudioBridge {
+export function createWebBridge({ origin, token, link }: WebClientOptions): StudioBridge {
   const listeners = new Map<EventName, Set<(payload: unknown) => void>>();
   let socket: WebSocket | null = null;
   let retryMs = 250;
@@ -34,6 +36,7 @@ export function createWebBridge({ origin, token }: WebClientOptions): StudioBrid
     socket = ws;
     ws.onopen = () => {
       retryMs = 250;
+      link?.opened();
     };
     ws.onmessage = (message: MessageEvent<string>) => {
       const event = fromWire(message.data) as StudioEvent;
@@ -42,10 +45,23 @@ export function createWebBridge({ origin, token }: WebClientOptions): StudioBrid
     ws.onclose = () => {
       if (socket !== ws) return;
       socket = null;
+      void probe();
       // The server restarts with a new token, so keep retrying only while someone listens.
       setTimeout(connect, retryMs);
       retryMs = Math.min(retryMs * 2, 5000);
     };
+  }
+
+  /** Why the event socket closed: the server gone, or refusing the token (a restart makes a new one). */
+  async function probe(): Promise<void> {
+    if (!link) return;
+    try {
+      const response = await fetch(new URL('/api/health', origin), { headers: { authorization: `Bearer ${token}` } });
+      if (response.status === 401) link.refused();
+      else if (!response.ok) link.lost();
+    } catch {
+      link.lost();
+    }
   }
 
   async function call(op: OperationName, args: unknown): Promise<Reply<unknown>> {
@@ -57,9 +73,12 @@ export function createWebBridge({ origin, token }: WebClientOptions): StudioBrid
         body: toWire(args ?? {}),
       });
     } catch (err) {
+      link?.lost();
       const message = `${op}: the studio server is unreachable (${(err as Error).message})`;
       return { ok: false, error: { code: 'internal', message } };
     }
+    if (response.status === 401) link?.refused();
+    else link?.opened();
     const text = await response.text();
     try {
       return fromWire(text) as Reply<unknown>;
