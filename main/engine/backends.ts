@@ -5,7 +5,7 @@ import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { InferenceSession } from 'onnxruntime-node';
 import * as ort from 'onnxruntime-node';
-import type { Backend } from './api.ts';
+import type { Backend, BackendSupport } from './api.ts';
 
 const require = createRequire(import.meta.url);
 
@@ -44,6 +44,22 @@ export function availableBackends(): Backend[] {
   }
   if (!out.includes('cpu')) out.push('cpu');
   return out;
+}
+
+/** Every backend the engine knows, with whether it runs here and, when it does not, why. */
+export function backendSupport(): BackendSupport[] {
+  const listed = new Map((ort.listSupportedBackends() as { name: string; bundled: boolean }[]).map((b) => [b.name, b]));
+  const available = new Set(availableBackends());
+  return (Object.keys(EP_NAME) as Backend[]).map((backend) => {
+    if (available.has(backend)) return { backend, available: true };
+    const lib = PROVIDER_LIB[backend];
+    const reason = !listed.has(EP_NAME[backend])
+      ? `not built into onnxruntime-node for ${process.platform}/${process.arch}`
+      : lib
+        ? `${lib} is not installed (ONNXRUNTIME_NODE_INSTALL=cuda12 npm install, with CUDA 12 and cuDNN 9)`
+        : 'its provider libraries are not installed';
+    return { backend, available: false, reason };
+  });
 }
 
 /** Physical cores usable by this process: min(physical cores, cgroup/affinity-aware parallelism). */

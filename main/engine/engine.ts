@@ -1,7 +1,7 @@
 // The engine inside one thread/process: owns the pack (sessions created once), warms it up, runs
 // generations one at a time. serve.ts puts a message loop around it; the CLI's bench uses it directly.
 import type { Backend, EngineInfo, GenerateResult, ManipulationResult, ProgressEvent } from './api.ts';
-import { availableBackends } from './backends.ts';
+import { availableBackends, backendSupport } from './backends.ts';
 import { Pack } from './pack.ts';
 import { defaultPackDir } from './packs.ts';
 import { runManipulation } from './manipulations/request.ts';
@@ -56,6 +56,8 @@ export class Engine {
       pack: { ...pack.info(), fingerprint: await packFingerprint(pack) },
       availableBackends: availableBackends(),
       sessionBackends: pack.sessionBackends(),
+      backends: backendSupport(),
+      threads: pack.threads,
     };
   }
 

@@ -9,15 +9,20 @@ export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 export const TINY_PACK_DIR = join(REPO_ROOT, 'test', 'fixtures', 'tiny-pack');
 
+/** The packs shipped with the repository (the packaged app's are in resources/models). */
+export const BUNDLED_MODELS_DIR = join(REPO_ROOT, 'models');
+
+/** Sub-folders of `modelsDir` holding a manifest.json, sorted by name (hidden ones, e.g. imports in progress, left out). */
+export function packFoldersIn(modelsDir: string): string[] {
+  if (!existsSync(modelsDir)) return [];
+  return readdirSync(modelsDir, { withFileTypes: true })
+    .filter((d) => d.isDirectory() && !d.name.startsWith('.') && existsSync(join(modelsDir, d.name, 'manifest.json')))
+    .map((d) => join(modelsDir, d.name))
+    .sort();
+}
+
 export function defaultPackDir(): string {
   const env = process.env.UNCLIP_PACK;
   if (env && env.trim()) return resolve(env);
-  const models = join(REPO_ROOT, 'models');
-  const embedded = existsSync(models)
-    ? readdirSync(models, { withFileTypes: true })
-        .filter((d) => d.isDirectory() && !d.name.startsWith('.') && existsSync(join(models, d.name, 'manifest.json')))
-        .map((d) => d.name)
-        .sort()
-    : [];
-  return embedded.length ? join(models, embedded[0]!) : TINY_PACK_DIR;
+  return packFoldersIn(BUNDLED_MODELS_DIR)[0] ?? TINY_PACK_DIR;
 }
