@@ -5,8 +5,8 @@
 // Pure module: no Electron, no Node, no DOM.
 
 import { z } from 'zod';
-import type { EngineInfo, ProgressEvent } from '../main/engine/api.ts';
-import { LIMITS } from '../main/engine/settings.ts';
+import type { Backend, BackendSupport, EngineInfo, ProgressEvent } from '../main/engine/api.ts';
+import { BACKENDS, LIMITS } from '../main/engine/settings.ts';
 import {
   IMAGE_KINDS,
   JOB_KINDS,
@@ -25,7 +25,16 @@ import {
 } from '../main/library/kinds.ts';
 
 // The engine's plain-data types the UI shows, re-exported so the renderer imports only this file.
-export type { Backend, EngineInfo, GenerateSettings, PackInfo, ProgressEvent, Stage } from '../main/engine/api.ts';
+export type {
+  Backend,
+  BackendSupport,
+  EngineInfo,
+  GenerateSettings,
+  PackInfo,
+  ProgressEvent,
+  Stage,
+} from '../main/engine/api.ts';
+export { BACKENDS };
 export { IMAGE_KINDS, JOB_KINDS, JOB_STATUSES, MAX_PAGE };
 export type { ImageKind, JobKind, JobStatus, Page };
 
@@ -170,6 +179,27 @@ export const invertArgsSchema = z.strictObject({
   refine: z.int().min(0).max(8).optional(),
 });
 
+/** A folder on this computer, typed or picked. */
+const folderPath = z.string().trim().min(1, 'must not be empty').max(4096);
+/** A pack's name, as its manifest spells it. */
+const packName = z
+  .string()
+  .regex(/^[a-z0-9-]+$/, 'a pack name has lower-case letters, digits and "-" only')
+  .max(64);
+
+export const THEMES = ['light', 'dark', 'system'] as const;
+export type Theme = (typeof THEMES)[number];
+
+export const settingsUpdateSchema = z
+  .strictObject({
+    /** The library folder (reopened at once when no job is queued or running, else at the next start). */
+    libraryDir: folderPath.optional(),
+    backend: z.enum(BACKENDS).optional(),
+    threads: z.int().min(1).max(1024).optional(),
+    theme: z.enum(THEMES).optional(),
+  })
+  .refine((a) => Object.keys(a).length > 0, 'give at least one of libraryDir, backend, threads, theme');
+
 // ---------------------------------------------------------------------------------------------
 // Result and event types (plain, structured-clone-able data; bytes stay Uint8Array on every transport)
 
@@ -248,6 +278,87 @@ export interface AboutView {
   documents: AboutDocument[];
 }
 
+/** Where a pack lives: shipped with the app, imported by the user, or elsewhere (--pack, $UNCLIP_PACK). */
+export type PackSource = 'bundled' | 'user' | 'other';
+
+/** An installed pack, from its manifest. */
+export interface PackView {
+  name: string;
+  title: string;
+  description: string;
+  dir: string;
+  source: PackSource;
+  /** manifest.json and every file it lists. */
+  bytes: number;
+  schemaVersion: number;
+  exporterVersion: string;
+  precision: 'fp32' | 'fp16';
+  /** The diffusers pipeline it was exported from. */
+  pipeline: string;
+  /** Its networks (manifest component roles), e.g. text_encoder, prior, decoder. */
+  networks: string[];
+  optional: { arPrior: boolean; imageEncoder: boolean; superRes: boolean };
+  resolution: { decoder: number; output: number };
+  license: string;
+  attribution: string;
+  /** The engine runs this pack. */
+  active: boolean;
+}
+
+export interface PacksView {
+  packs: PackView[];
+  /** Folders with a manifest.json that does not load, and why. */
+  broken: { dir: string; source: PackSource; error: string }[];
+  /** Where imported packs go. */
+  userDir: string;
+  bundledDirs: string[];
+  /** Why the running pack is unknown (the engine failed to start). */
+  engineError?: string;
+}
+
+export interface PackVerifyView {
+  name: string;
+  dir: string;
+  ok: boolean;
+  files: { name: string; bytes: number | null; ok: boolean; problem?: string }[];
+  /** One line: all files match, or which do not and why. */
+  summary: string;
+}
+
+export interface SettingsView {
+  /** The settings file. */
+  file: string;
+  /** Why the file was not used (it did not parse): the defaults are shown. */
+  warning?: string;
+  theme: Theme;
+  library: {
+    /** The folder open now. */
+    current: string;
+    /** The folder saved for the next start (null: the default). */
+    saved: string | null;
+    /** Saved differs from current: it applies when the studio starts again. */
+    pending: boolean;
+  };
+  engine: {
+    /** The engine can be restarted with other settings (false: a fixed engine, e.g. in tests). */
+    restartable: boolean;
+    /** What the engine was started with (null: its default). */
+    backend: Backend | null;
+    threads: number | null;
+    /** Every backend, available or not (null: the engine did not start, see error). */
+    backends: BackendSupport[] | null;
+    /** The threads the running engine uses. */
+    runningThreads: number | null;
+    /** Which backend runs each network. */
+    sessionBackends: Record<string, Backend> | null;
+    error?: string;
+  };
+  /** The most threads this machine offers. */
+  maxThreads: number;
+  /** What the last update did (e.g. that the library moves at the next start, and why). */
+  note?: string;
+}
+
 // ---------------------------------------------------------------------------------------------
 // The operation table
 
@@ -316,6 +427,17 @@ export const operations = {
     }),
   ),
   'jobs.retry': operation<JobView>()(byId),
+
+  'packs.list': operation<PacksView>()(none),
+  /** Re-hashes every file of a pack against its manifest. */
+  'packs.verify': operation<PackVerifyView>()(z.strictObject({ name: packName })),
+  /** Copies a pack folder into the user's packs (validated first; a pack is never half copied). */
+  'packs.import': operation<PackView>()(z.strictObject({ dir: folderPath })),
+  /** Restarts the engine with that pack (queued jobs wait); remembered for the next start. */
+  'packs.use': operation<EngineInfo>()(z.strictObject({ name: packName })),
+
+  'settings.get': operation<SettingsView>()(none),
+  'settings.update': operation<SettingsView>()(settingsUpdateSchema),
 } as const;
 
 /** Operations whose argument may be larger than the web server's usual 1 MiB body limit. */
@@ -333,6 +455,10 @@ export const events = {
   /** A job was queued, started, finished, failed, was cancelled or moved. */
   job: event<JobView>(),
   library: event<LibraryChange>(),
+  /** The engine restarted (another pack, backend or thread count): what it runs now. */
+  engine: event<EngineInfo>(),
+  /** Settings changed; when library.current changed, everything shown from the library is stale. */
+  settings: event<SettingsView>(),
 } as const;
 
 export type OperationName = keyof typeof operations;
@@ -404,6 +530,25 @@ export type StudioBridge = {
 export type StudioApi = {
   [K in OperationName as MethodName<K>]: (...args: CallArgs<K>) => Promise<Result<K>>;
 } & Listeners;
+
+// ---------------------------------------------------------------------------------------------
+// Desktop only: the native folder picker (Electron's dialog in main). Web mode has none; its folder
+// fields are typed.
+
+export const CHOOSE_FOLDER_CHANNEL = 'studio:desktop:chooseFolder';
+export const chooseFolderArgsSchema = z.strictObject({
+  /** The dialog's title, e.g. "Library folder". */
+  title: z.string().trim().min(1).max(200),
+  /** Where the dialog opens. */
+  defaultPath: z.string().max(4096).optional(),
+});
+export type ChooseFolderArgs = z.input<typeof chooseFolderArgsSchema>;
+
+/** What the desktop preload adds to window.studio besides the operations. */
+export interface DesktopBridge {
+  /** The folder picked, or null when the dialog was cancelled. */
+  chooseFolder(args: ChooseFolderArgs): Promise<Reply<{ path: string | null }>>;
+}
 
 // ---------------------------------------------------------------------------------------------
 // Errors and replies

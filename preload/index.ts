@@ -1,15 +1,17 @@
-// The bridge: window.studio gets one function per contract operation (answering a Reply) and
-// one on<Event> per event, nothing else. ipcRenderer itself and its event objects never reach
-// the page. Built as one CommonJS bundle (sandboxed preloads cannot load ES modules or packages).
+// The bridge: window.studio gets one function per contract operation (answering a Reply), one
+// on<Event> per event and chooseFolder (the native folder picker), nothing else. ipcRenderer
+// itself and its event objects never reach the page. Built as one CommonJS bundle (sandboxed preloads cannot load ES modules or packages).
 
 import { contextBridge, ipcRenderer, type IpcRendererEvent } from 'electron';
 import {
+  CHOOSE_FOLDER_CHANNEL,
   eventNames,
   ipcChannel,
   ipcEventChannel,
   listenerName,
   methodName,
   operationNames,
+  type DesktopBridge,
   type StudioBridge,
 } from './contract.ts';
 
@@ -31,4 +33,8 @@ for (const name of eventNames) {
   };
 }
 
-contextBridge.exposeInMainWorld('studio', bridge as StudioBridge);
+// The native folder picker (desktop only; main validates its argument).
+bridge.chooseFolder = ((args) =>
+  ipcRenderer.invoke(CHOOSE_FOLDER_CHANNEL, args ?? {})) satisfies DesktopBridge['chooseFolder'];
+
+contextBridge.exposeInMainWorld('studio', bridge as unknown as StudioBridge & DesktopBridge);

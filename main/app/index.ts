@@ -5,7 +5,10 @@
 import { app, BrowserWindow } from 'electron';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { BackendSchema } from '../engine/settings.ts';
+import { engineArgv, type EngineConfig } from '../service/engine-slot.ts';
 import { appDataDir } from '../service/paths.ts';
+import { loadSettings } from '../service/settings.ts';
 import { createStudioService, type StudioService } from '../service/studio.ts';
 import { createUtilityEngine } from './engine-host.ts';
 import { forwardEvents, registerIpc } from './ipc.ts';
@@ -40,21 +43,29 @@ const flag = (name: string): string | undefined => {
   return typeof value === 'string' ? value : undefined;
 };
 
-const libraryDir = resolve(flag('library') ?? process.env.UNCLIP_LIBRARY ?? join(app.getPath('userData'), 'library'));
+// What a flag or the environment leaves open comes from the Settings and Models views' choices.
+const { settings: saved } = loadSettings(app.getPath('userData'));
+const libraryDir = resolve(
+  flag('library') ?? process.env.UNCLIP_LIBRARY ?? saved.libraryDir ?? join(app.getPath('userData'), 'library'),
+);
 // The default pack ships as extraResources beside app.asar (electron-builder.yml).
+const modelsDir = app.isPackaged ? join(process.resourcesPath, 'models') : join(app.getAppPath(), 'models');
 const packDir = resolvePackDir({
   flag: flag('pack'),
   env: process.env.UNCLIP_PACK,
-  modelsDir: app.isPackaged ? join(process.resourcesPath, 'models') : join(app.getAppPath(), 'models'),
+  saved: saved.pack,
+  modelsDir,
   devFallback: app.isPackaged ? null : join(app.getAppPath(), 'test', 'fixtures', 'tiny-pack'),
 });
-const engineArgs = [
-  ...(packDir !== undefined ? ['--pack', packDir] : []),
-  ...['backend', 'threads'].flatMap((name) => {
-    const value = flag(name);
-    return value === undefined ? [] : [`--${name}`, value];
-  }),
-];
+const backendFlag = BackendSchema.safeParse(flag('backend'));
+const backend = backendFlag.success ? backendFlag.data : saved.backend;
+const threadsFlag = Number(flag('threads'));
+const threads = Number.isInteger(threadsFlag) && threadsFlag > 0 ? threadsFlag : saved.threads;
+const engineConfig: EngineConfig = {
+  ...(packDir !== undefined ? { packDir } : {}),
+  ...(backend !== undefined ? { backend } : {}),
+  ...(threads !== undefined ? { threads } : {}),
+};
 
 let service: StudioService | null = null;
 
@@ -75,8 +86,17 @@ if (!app.requestSingleInstanceLock()) {
 
   void app.whenReady().then(() => {
     hardenSessions(dev);
-    const engine = createUtilityEngine({ modulePath: join(mainDir, 'engine-process.js'), args: engineArgs });
-    service = createStudioService({ engine, libraryDir, appDir: app.getAppPath() });
+    const startEngine = (config: EngineConfig) =>
+      createUtilityEngine({ modulePath: join(mainDir, 'engine-process.js'), args: engineArgv(config) });
+    service = createStudioService({
+      engine: startEngine(engineConfig),
+      engineConfig,
+      startEngine,
+      libraryDir,
+      appDir: app.getAppPath(),
+      dataDir: app.getPath('userData'),
+      bundledPacksDirs: [modelsDir],
+    });
     serveRenderer(join(mainDir, '..', 'renderer'), service);
     registerIpc(service, dev);
     forwardEvents(service, () => BrowserWindow.getAllWindows());

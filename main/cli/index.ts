@@ -28,6 +28,7 @@ export const USAGE = `usage: unclip <command> [options]
       takes --caption "<y>" and --steps-sr N; --refine K: fixed-point iterations per step on the noisiest fifth
   gallery  list | search | similar | show | star | unstar | trash | restore | empty-trash | boards | export |
            import | check | jobs | info   [--library DIR] [--json]   (unclip gallery help: each command)
+  packs    list | verify <name> | import <folder> | use <name>   [--json]   (unclip packs help)
   info     [--pack DIR] [--backend NAME] [--json]           the pack, its networks and the backends here
   parity   [--pack DIR] [--fixture FILE] [--tolerance T] [--json]
       runs the pipeline with the fixture's injected noise; prints each stage's max abs error vs diffusers
@@ -57,6 +58,8 @@ export async function main(argv: string[]): Promise<number> {
         return await (await import('./textdiff.ts')).textdiffCommand(rest);
       case 'gallery':
         return await (await import('./gallery.ts')).galleryCommand(rest);
+      case 'packs':
+        return await (await import('./packs.ts')).packsCommand(rest);
       case undefined:
       case 'help':
       case '--help':
@@ -65,7 +68,7 @@ export async function main(argv: string[]): Promise<number> {
         return command === undefined ? 2 : 0;
       default:
         throw new UsageError(
-          `unknown command "${command}" (generate, gallery, info, parity, bench, invert, vary, interpolate, textdiff)`,
+          `unknown command "${command}" (generate, gallery, packs, info, parity, bench, invert, vary, interpolate, textdiff)`,
         );
     }
   } catch (err) {

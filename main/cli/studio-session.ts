@@ -32,8 +32,15 @@ export function openCliStudio(opts: {
   runScope?: 'own' | 'all';
 }): CliStudio {
   const libraryDir = libraryDirFrom(opts.library);
+  const engine = opts.engine ?? {};
   const service = createStudioService({
-    engine: createWorkerEngine(opts.engine ?? {}),
+    engine: createWorkerEngine(engine),
+    engineConfig: {
+      ...(engine.packDir !== undefined ? { packDir: engine.packDir } : {}),
+      ...(engine.backend !== undefined ? { backend: engine.backend } : {}),
+      ...(engine.threads !== undefined ? { threads: engine.threads } : {}),
+    },
+    startEngine: (config) => createWorkerEngine({ ...engine, ...config }),
     libraryDir,
     runScope: opts.runScope ?? 'own',
   });

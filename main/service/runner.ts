@@ -34,6 +34,7 @@ export class JobRunner {
   private timer: ReturnType<typeof setInterval> | null = null;
   private closed = false;
   private again = false;
+  private pauses = 0;
 
   constructor(private readonly o: RunnerOptions) {
     if (o.scope === 'all') {
@@ -71,6 +72,24 @@ export class JobRunner {
     while (this.loop) await this.loop;
   }
 
+  /**
+   * Lets the running job finish and starts no other until resume() (e.g. while the engine restarts);
+   * resolves once nothing runs. Pauses nest.
+   */
+  async pause(): Promise<void> {
+    this.pauses++;
+    await this.idle();
+  }
+
+  resume(): void {
+    if (this.pauses > 0 && --this.pauses === 0) this.kick();
+  }
+
+  /** The job running now, if any. */
+  get runningId(): number | null {
+    return this.running?.id ?? null;
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     if (this.timer) clearInterval(this.timer);
@@ -82,7 +101,7 @@ export class JobRunner {
   }
 
   private next(): Job | null {
-    if (this.closed) return null;
+    if (this.closed || this.pauses > 0) return null;
     const { jobs } = this.o.library;
     if (this.o.scope === 'all') {
       jobs.recover();

@@ -5,7 +5,12 @@
 // by URL (media()).
 
 import { randomInt } from 'node:crypto';
-import type { EngineClient, PackInfo } from '../engine/api.ts';
+import { availableParallelism } from 'node:os';
+import { join, resolve } from 'node:path';
+import type { EngineClient, EngineInfo, PackInfo } from '../engine/api.ts';
+import type { Manifest } from '../engine/manifest.ts';
+import { BUNDLED_MODELS_DIR } from '../engine/packs.ts';
+import { checkFolderPath, FolderError } from '../library/folders.ts';
 import type { Job } from '../library/jobs.ts';
 import { Library, MAX_PAGE, type ListQuery } from '../library/library.ts';
 import { readPngMetadata } from '../library/png-metadata.ts';
@@ -17,11 +22,16 @@ import {
   type OperationName,
   type ParsedArgs,
   type Result,
+  type SettingsView,
   type StudioEvent,
 } from '../../preload/contract.ts';
 import { aboutView, REPOSITORY_APP_DIR } from './about.ts';
-import { toStudioError } from './errors.ts';
+import { EngineSlot, type EngineConfig, type StartEngine } from './engine-slot.ts';
+import { oneLine, toStudioError } from './errors.ts';
+import { findPacks, importPack, packView, verifyPack, type FoundPack, type PackFolders } from './packs.ts';
+import { appDataDir } from './paths.ts';
 import { JobRunner } from './runner.ts';
+import { loadSettings, saveSettings, settingsFile, type StoredSettings } from './settings.ts';
 import { exportImages, importFiles } from './transfer.ts';
 import { runJob, type WorkDeps } from './work.ts';
 
@@ -52,6 +62,14 @@ export interface StudioServiceOptions {
   appDir?: string;
   /** 'all' (desktop, web): run the whole queue; 'own' (CLI): only jobs this service queued. */
   runScope?: 'all' | 'own';
+  /** What `engine` was started with. */
+  engineConfig?: EngineConfig;
+  /** Starts an engine with another pack, backend or thread count (absent: the engine cannot change). */
+  startEngine?: StartEngine;
+  /** The app's data folder: settings.json and the user's packs (models/). Default: appDataDir(). */
+  dataDir?: string;
+  /** Folders of the packs shipped with the app. Default: the repository's models/. */
+  bundledPacksDirs?: string[];
 }
 
 const ENDED = new Set(['done', 'failed', 'cancelled']);
@@ -73,16 +91,38 @@ function jobView(job: Job): JobView {
   return view;
 }
 
+type LoadedPack = FoundPack & { manifest: Manifest };
+const loaded = (p: FoundPack): p is LoadedPack => 'manifest' in p;
+
 export function createStudioService({
-  engine,
-  libraryDir,
+  engine: firstEngine,
+  libraryDir: firstLibraryDir,
   appDir = REPOSITORY_APP_DIR,
   runScope = 'all',
+  engineConfig = {},
+  startEngine,
+  dataDir = appDataDir(),
+  bundledPacksDirs = [BUNDLED_MODELS_DIR],
 }: StudioServiceOptions): StudioService {
   const listeners = new Set<(event: StudioEvent) => void>();
+  const slot = new EngineSlot(firstEngine, engineConfig, startEngine);
+  const engine = slot.client;
+  let libraryDir = resolve(firstLibraryDir);
   let library: Library | null = null;
   let runner: JobRunner | null = null;
   let packInfo: Promise<PackInfo & { fingerprint: string }> | null = null;
+  const stored = loadSettings(dataDir);
+  let settings: StoredSettings = stored.settings;
+  let settingsWarning = stored.warning;
+  if (settingsWarning) console.warn(`studio: ${settingsWarning}`);
+  const packFolders: PackFolders = { bundled: bundledPacksDirs, user: join(dataDir, 'models') };
+  /** Restarts, imports and settings changes run one at a time. */
+  let serial: Promise<unknown> = Promise.resolve();
+  const exclusive = <T>(work: () => Promise<T>): Promise<T> => {
+    const p = serial.catch(() => undefined).then(work);
+    serial = p;
+    return p;
+  };
 
   const emit = (event: StudioEvent): void => {
     for (const listener of listeners) {
@@ -111,9 +151,10 @@ export function createStudioService({
     return packInfo;
   };
 
-  const lib = (): Library => {
-    if (!library) {
-      library = Library.open(libraryDir);
+  /** Makes `opened` the service's library, with a runner working through its queue. */
+  const install = (opened: Library): void => {
+    library = opened;
+    {
       const deps: WorkDeps = {
         library,
         engine,
@@ -132,8 +173,107 @@ export function createStudioService({
       });
       runner.kick(); // jobs left queued by an earlier run
     }
-    return library;
   };
+
+  const lib = (): Library => {
+    if (!library) install(Library.open(libraryDir));
+    return library!;
+  };
+
+  /** Restarts the engine once the running job (if any) has finished; queued jobs wait for it. */
+  async function restartEngine(next: EngineConfig): Promise<EngineInfo> {
+    const paused = runner;
+    await paused?.pause();
+    try {
+      const info = await slot.restart(next);
+      emit({ name: 'engine', payload: info });
+      return info;
+    } finally {
+      packInfo = null; // the new pack's fingerprint (or the old one again)
+      paused?.resume();
+    }
+  }
+
+  /** Opens `dir` as the library now, or says why it must wait for the next start. */
+  async function relocateLibrary(dir: string): Promise<string | null> {
+    if (dir === libraryDir) return null;
+    if (library) {
+      const { queued, running } = library.jobs.counts();
+      if (queued + running > 0)
+        return `${queued + running} job${queued + running === 1 ? ' is' : 's are'} queued or running in the current one`;
+    }
+    const opened = Library.open(dir); // a damaged or newer library is refused here, the old one still open
+    const old = library;
+    await runner?.close();
+    old?.close();
+    library = null;
+    runner = null;
+    libraryDir = dir;
+    install(opened);
+    return null;
+  }
+
+  function persist(next: StoredSettings): void {
+    try {
+      saveSettings(dataDir, next, { keepOld: settingsWarning !== undefined });
+    } catch (err) {
+      throw new StudioError('internal', `settings: cannot write ${settingsFile(dataDir)} (${oneLine(err)})`);
+    }
+    settings = next;
+    settingsWarning = undefined;
+  }
+
+  async function settingsView(note?: string): Promise<SettingsView> {
+    let info: EngineInfo | null = null;
+    let error: string | undefined;
+    try {
+      info = await engine.info();
+    } catch (err) {
+      error = toStudioError(err).message;
+    }
+    const config = slot.config;
+    const saved = settings.libraryDir ?? null;
+    return {
+      file: settingsFile(dataDir),
+      ...(settingsWarning ? { warning: settingsWarning } : {}),
+      theme: settings.theme,
+      library: { current: libraryDir, saved, pending: saved !== null && resolve(saved) !== libraryDir },
+      engine: {
+        restartable: slot.canRestart,
+        backend: config.backend ?? null,
+        threads: config.threads ?? null,
+        backends: info?.backends ?? null,
+        runningThreads: info?.threads ?? null,
+        sessionBackends: info?.sessionBackends ?? null,
+        ...(error ? { error } : {}),
+      },
+      maxThreads: availableParallelism(),
+      ...(note ? { note } : {}),
+    };
+  }
+
+  /** The packs on disk and the folder of the one the engine runs (or why that is unknown). */
+  async function installedPacks(): Promise<{ found: FoundPack[]; active: string | null; engineError?: string }> {
+    try {
+      const active = (await engine.info()).pack.dir;
+      return { found: await findPacks(packFolders, active), active };
+    } catch (err) {
+      const active = slot.config.packDir ?? null;
+      return {
+        found: await findPacks(packFolders, active ?? undefined),
+        active,
+        engineError: toStudioError(err).message,
+      };
+    }
+  }
+
+  async function packNamed(op: string, name: string): Promise<{ pack: LoadedPack; active: string | null }> {
+    const { found, active } = await installedPacks();
+    const pack = found.filter(loaded).find((p) => p.manifest.name === name);
+    if (!pack)
+      throw new StudioError('not_found', `${op}: no pack named "${name}" (packs.list shows the installed ones)`);
+    return { pack, active };
+  }
 
   function enqueue(kind: Job['kind'], args: unknown): JobView {
     const job = lib().jobs.enqueue(kind, args);
@@ -327,6 +467,90 @@ export function createStudioService({
       jobEvent(job);
       runner!.take(id);
       return jobView(job);
+    },
+
+    async 'packs.list'() {
+      const { found, active, engineError } = await installedPacks();
+      return {
+        packs: await Promise.all(found.filter(loaded).map((p) => packView(p, active))),
+        broken: found.flatMap((p) => ('error' in p ? [{ dir: p.dir, source: p.source, error: p.error }] : [])),
+        userDir: packFolders.user,
+        bundledDirs: packFolders.bundled,
+        ...(engineError ? { engineError } : {}),
+      };
+    },
+    async 'packs.verify'({ name }) {
+      const { pack } = await packNamed('packs.verify', name);
+      return verifyPack(pack.dir, pack.manifest);
+    },
+    async 'packs.import'({ dir }) {
+      return exclusive(async () => {
+        const { found, active } = await installedPacks();
+        const added = await importPack(dir, packFolders.user, found);
+        return packView({ ...added, source: 'user' }, active);
+      });
+    },
+    async 'packs.use'({ name }) {
+      return exclusive(async () => {
+        const { pack, active } = await packNamed('packs.use', name);
+        const info =
+          pack.dir === active ? await engine.info() : await restartEngine({ ...slot.config, packDir: pack.dir });
+        if (settings.pack !== pack.dir) persist({ ...settings, pack: pack.dir });
+        return info;
+      });
+    },
+
+    async 'settings.get'() {
+      return settingsView();
+    },
+    async 'settings.update'(patch) {
+      return exclusive(async () => {
+        const maxThreads = availableParallelism();
+        if (patch.threads !== undefined && patch.threads > maxThreads)
+          throw new StudioError(
+            'invalid_argument',
+            `settings.update: threads: at most ${maxThreads} on this machine (got ${patch.threads})`,
+          );
+        let dir: string | undefined;
+        if (patch.libraryDir !== undefined) {
+          try {
+            dir = checkFolderPath(patch.libraryDir);
+          } catch (err) {
+            if (err instanceof FolderError)
+              throw new StudioError('invalid_argument', `settings.update: libraryDir: ${err.message}`);
+            throw err;
+          }
+        }
+        const notes: string[] = [];
+        const next: StoredSettings = { ...settings };
+        const config = slot.config;
+        const engineNext: EngineConfig = {
+          ...config,
+          ...(patch.backend !== undefined ? { backend: patch.backend } : {}),
+          ...(patch.threads !== undefined ? { threads: patch.threads } : {}),
+        };
+        if ((engineNext.backend ?? 'cpu') !== (config.backend ?? 'cpu') || engineNext.threads !== config.threads) {
+          const info = await restartEngine(engineNext);
+          const on = [...new Set(Object.values(info.sessionBackends))].join(', ') || 'cpu';
+          notes.push(`The engine restarted: ${info.threads ?? '?'} threads, running on ${on}.`);
+        }
+        if (patch.backend !== undefined) next.backend = patch.backend;
+        if (patch.threads !== undefined) next.threads = patch.threads;
+        if (patch.theme !== undefined) next.theme = patch.theme;
+        if (dir !== undefined) {
+          const why = await relocateLibrary(dir);
+          next.libraryDir = dir;
+          notes.push(
+            why === null
+              ? `The library is now ${dir}.`
+              : `The library moves to ${dir} when the studio starts again: ${why}.`,
+          );
+        }
+        persist(next);
+        const view = await settingsView(notes.join(' ') || undefined);
+        emit({ name: 'settings', payload: view });
+        return view;
+      });
     },
   };
 

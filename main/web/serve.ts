@@ -2,13 +2,15 @@
 // in a worker thread, and serve the studio on 127.0.0.1 with a fresh token.
 //   npm run serve -- [--port N] [--library DIR] [--pack DIR] [--backend cpu|cuda|...] [--threads N]
 
-import { resolve } from 'node:path';
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { parseArgs as parseCli } from 'node:util';
 import type { Backend } from '../engine/api.ts';
 import { createWorkerEngine } from '../engine/host.ts';
 import { BACKENDS } from '../engine/settings.ts';
 import { checkLibraryFolder } from '../library/library.ts';
-import { defaultLibraryDir } from '../service/paths.ts';
+import { appDataDir, defaultLibraryDir } from '../service/paths.ts';
+import { loadSettings, type StoredSettings } from '../service/settings.ts';
 import { createStudioService } from '../service/studio.ts';
 import { ensureRendererBuilt } from './renderer-build.ts';
 import { startWebServer, type WebServer } from './server.ts';
@@ -21,8 +23,11 @@ export interface WebModeOptions {
   threads?: number;
 }
 
-/** Reads web mode's flags; a bad flag is a one-line Error naming it. */
-export function parseWebArgs(argv: string[]): WebModeOptions {
+/**
+ * Reads web mode's flags; a bad flag is a one-line Error naming it. What a flag (or $UNCLIP_LIBRARY,
+ * $UNCLIP_PACK) leaves open comes from the saved settings (the Settings and Models views).
+ */
+export function parseWebArgs(argv: string[], saved: Partial<StoredSettings> = {}): WebModeOptions {
   let values;
   try {
     ({ values } = parseCli({
@@ -51,30 +56,41 @@ export function parseWebArgs(argv: string[]): WebModeOptions {
     if (!Number.isInteger(threads) || threads < 1)
       throw new Error(`--threads: expected a positive integer (got ${values.threads})`);
   }
-  const backend = values.backend as Backend | undefined;
+  threads ??= saved.threads;
+  const backend = (values.backend as Backend | undefined) ?? saved.backend;
   if (backend !== undefined && !(BACKENDS as readonly string[]).includes(backend)) {
     throw new Error(`--backend: expected one of ${BACKENDS.join(', ')} (got ${values.backend})`);
   }
+  const savedPack =
+    !process.env.UNCLIP_PACK?.trim() && saved.pack && existsSync(join(saved.pack, 'manifest.json'))
+      ? saved.pack
+      : undefined;
+  const pack = values.pack ?? savedPack;
   return {
     port,
-    libraryDir: resolve(values.library ?? (process.env.UNCLIP_LIBRARY || defaultLibraryDir())),
-    ...(values.pack !== undefined ? { packDir: resolve(values.pack) } : {}),
+    libraryDir: resolve(values.library ?? (process.env.UNCLIP_LIBRARY || saved.libraryDir || defaultLibraryDir())),
+    ...(pack !== undefined ? { packDir: resolve(pack) } : {}),
     ...(backend !== undefined ? { backend } : {}),
     ...(threads !== undefined ? { threads } : {}),
   };
 }
 
 export async function runWebMode(argv: string[], log: (line: string) => void = console.log): Promise<WebServer> {
-  const options = parseWebArgs(argv);
+  const options = parseWebArgs(argv, loadSettings(appDataDir()).settings);
   const staticDir = await ensureRendererBuilt({ log });
   // Refuses a system folder, a file, a damaged or newer library before anything starts.
   checkLibraryFolder(options.libraryDir);
-  const engine = createWorkerEngine({
+  const engineConfig = {
     ...(options.packDir !== undefined ? { packDir: options.packDir } : {}),
     ...(options.backend !== undefined ? { backend: options.backend } : {}),
     ...(options.threads !== undefined ? { threads: options.threads } : {}),
+  };
+  const service = createStudioService({
+    engine: createWorkerEngine(engineConfig),
+    engineConfig,
+    startEngine: (config) => createWorkerEngine(config),
+    libraryDir: options.libraryDir,
   });
-  const service = createStudioService({ engine, libraryDir: options.libraryDir });
   try {
     await service.call('library.info', {});
   } catch (err) {

@@ -57,6 +57,25 @@ describe('contract: argument validation', () => {
     assert.match(invalid('textdiff', { id: 1, to: 'x', thetas: [2] }).message, /thetas\.0/);
   });
 
+  it('checks the packs and settings operations', () => {
+    assert.deepEqual(parseArgs('packs.list', undefined), {});
+    assert.deepEqual(parseArgs('packs.import', { dir: '  /tmp/pack  ' }), { dir: '/tmp/pack' });
+    assert.match(invalid('packs.list', { all: true }).message, /^packs\.list: Unrecognized key/);
+    assert.match(invalid('packs.verify', {}).message, /^packs\.verify: name: .*\(got nothing\)/);
+    assert.match(invalid('packs.verify', { name: '../etc' }).message, /name: a pack name has lower-case/);
+    assert.match(invalid('packs.use', { name: 'A' }).message, /^packs\.use: name: .*\(got "A"\)/);
+    assert.match(invalid('packs.import', { dir: '   ' }).message, /dir: must not be empty/);
+    assert.match(invalid('packs.import', { dir: 'x'.repeat(5000) }).message, /dir: /);
+    assert.match(invalid('settings.get', { theme: 'dark' }).message, /^settings\.get: Unrecognized key/);
+    assert.match(invalid('settings.update', {}).message, /give at least one of libraryDir, backend, threads, theme/);
+    assert.match(invalid('settings.update', { theme: 'purple' }).message, /theme: .*\(got "purple"\)/);
+    assert.match(invalid('settings.update', { backend: 'tpu' }).message, /backend: .*\(got "tpu"\)/);
+    assert.match(invalid('settings.update', { threads: 0 }).message, /threads: .*\(got 0\)/);
+    assert.match(invalid('settings.update', { threads: 1.5 }).message, /threads: /);
+    assert.match(invalid('settings.update', { libraryDir: '' }).message, /libraryDir: must not be empty/);
+    assert.deepEqual(parseArgs('settings.update', { theme: 'dark', threads: 2 }), { theme: 'dark', threads: 2 });
+  });
+
   it('reports a bad generate on one line', () => {
     const err = invalid('generate', { prompt: '   ', settings: { seed: -1 } });
     assert.match(err.message, /prompt: must not be empty/);
