@@ -2,10 +2,14 @@
 // `npm test`: every tier, one command.
 //   1. Python toolchain tests (pytest test/python) when models/.venv exists ($UNCLIP_TEST_VENV: another venv);
 //      without it the tier is skipped, its test functions counted as skipped and the closing line says so;
-//   2. node's test runner (with tsx) over test/{unit,integration,e2e}/**/*.test.ts.
+//   2. component tests (Vitest in happy-dom, @testing-library/svelte) over test/component/**/*.test.ts:
+//      the renderer's state classes and components; without vitest installed the tier is skipped
+//      the same way, its tests counted as skipped and named in the closing line;
+//   3. node's test runner (with tsx) over test/{unit,integration,e2e}/**/*.test.ts.
 // Streams output; exits non-zero if any tier fails. Node's runner prints the last lines
 // (its ℹ tests / ℹ pass / ℹ fail summary).
-// Extra arguments are passed to node's runner, e.g. `npm test -- --test-name-pattern=web`.
+// Extra arguments are passed to node's runner only, e.g. `npm test -- --test-name-pattern=web`
+// (the component tier always runs whole; alone: `npx vitest run --config test/component/vitest.config.mjs`).
 
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
@@ -63,6 +67,14 @@ function countPythonTests(dir) {
   }, 0);
 }
 
+/** Test calls (`test(` / `it(`) in test/component, for a tier that cannot run without vitest. */
+function countComponentTests(dir) {
+  return findTests(dir).reduce(
+    (n, path) => n + (readFileSync(path, 'utf8').match(/^\s*(?:test|it)(?:\.\w+)?\(/gm)?.length ?? 0),
+    0,
+  );
+}
+
 // The CLI and web mode run as built JavaScript (out/node): build them from the sources under test.
 if (run(process.execPath, [join(root, 'main', 'build-node.mjs')]) !== 0) {
   console.error('test/run.mjs: npm run build:node failed');
@@ -99,7 +111,45 @@ if (!existsSync(join(root, 'test', 'python'))) {
   if (status !== 0 && status !== 5) failed = true;
 }
 
-// 2. Node (unit, integration, e2e)
+// 2. Components (Vitest)
+const componentDir = join(root, 'test', 'component');
+const vitest = join(root, 'node_modules', 'vitest', 'vitest.mjs');
+/** Why the component tier did not run (null when it ran). */
+let componentSkipped = null;
+if (findTests(componentDir).length === 0) {
+  console.log('SKIP component tier: no test files under test/component');
+} else if (!existsSync(vitest)) {
+  const count = countComponentTests(componentDir);
+  totals.skipped += count;
+  componentSkipped = `vitest is not installed; its ${count} tests are counted as skipped`;
+  console.log('SKIP component tier: vitest is not installed (run `npm install`)');
+} else {
+  console.log('\n== vitest test/component ==');
+  const json = join(reports, 'vitest.json');
+  const status = run(process.execPath, [
+    vitest,
+    'run',
+    '--config',
+    join('test', 'component', 'vitest.config.mjs'),
+    '--reporter=default',
+    '--reporter=json',
+    `--outputFile.json=${json}`,
+  ]);
+  if (existsSync(json)) {
+    const report = JSON.parse(readFileSync(json, 'utf8'));
+    totals.passed += report.numPassedTests ?? 0;
+    totals.failed += report.numFailedTests ?? 0;
+    totals.skipped += (report.numPendingTests ?? 0) + (report.numTodoTests ?? 0);
+    // A file that failed to load runs no tests: count it as a failure rather than nothing.
+    const broken = (report.testResults ?? []).filter((f) => f.status === 'failed' && !f.assertionResults?.length);
+    totals.failed += broken.length;
+  } else if (status !== 0) {
+    totals.failed += 1;
+  }
+  if (status !== 0) failed = true;
+}
+
+// 3. Node (unit, integration, e2e)
 ensureNodeNativeModules();
 const files = ['unit', 'integration', 'e2e'].flatMap((tier) => findTests(join(root, 'test', tier)));
 if (files.length === 0) {
@@ -127,7 +177,11 @@ totals.failed += tapCount('fail') + tapCount('cancelled');
 totals.skipped += tapCount('skipped') + tapCount('todo');
 rmSync(reports, { recursive: true, force: true });
 
-// Both tiers together, in the plain form any CI reads.
-const note = pythonSkipped ? ` (python tier did not run: ${pythonSkipped})` : '';
+// Every tier together, in the plain form any CI reads.
+const notes = [
+  pythonSkipped && `python tier did not run: ${pythonSkipped}`,
+  componentSkipped && `component tier did not run: ${componentSkipped}`,
+].filter(Boolean);
+const note = notes.length ? ` (${notes.join('; ')})` : '';
 console.log(`\n${totals.passed} passed, ${totals.failed} failed, ${totals.skipped} skipped${note}`);
 process.exit(failed ? 1 : 0);

@@ -63,8 +63,13 @@ export const STAGE_FIELDS = [
   'guidanceDecoder',
 ] as const;
 
+type StageField = (typeof STAGE_FIELDS)[number];
+
+const pick = (settings: SettingsForm): Record<StageField, number> =>
+  Object.fromEntries(STAGE_FIELDS.map((key) => [key, settings[key]])) as Record<StageField, number>;
+
 /** A stage field's label, range and step for the form. */
-export function stageField(key: (typeof STAGE_FIELDS)[number]): {
+export function stageField(key: StageField): {
   label: string;
   min: number;
   max: number;
@@ -130,6 +135,11 @@ export class CreateState {
 
   #api: StudioApi;
   #queue: QueueState;
+  /** The stage fields as the app last set them (the form's first values, then the pack's defaults). */
+  #given: Record<StageField, number> = pick(this.settings);
+  /** Stage fields "use these settings" filled in: the user's, even where they equal what the app set. */
+  // eslint-disable-next-line svelte/prefer-svelte-reactivity -- a lookup for loadEngine, never read by a template
+  #chosen = new Set<StageField>();
 
   constructor(api: StudioApi, queue: QueueState) {
     this.#api = api;
@@ -145,7 +155,14 @@ export class CreateState {
     try {
       const info = await this.#api.engineInfo();
       this.info = info;
-      this.settings = { ...this.settings, ...info.pack.defaults };
+      // The pack's defaults fill the fields the user has not set: what was typed (or filled in from
+      // an image) while the engine loaded stays.
+      const next = { ...this.settings, ...info.pack.defaults };
+      for (const key of STAGE_FIELDS) {
+        if (this.#chosen.has(key) || this.settings[key] !== this.#given[key]) next[key] = this.settings[key];
+        this.#given[key] = info.pack.defaults[key];
+      }
+      this.settings = next;
     } catch (err) {
       this.engineError = messageOf(err);
     }
@@ -216,6 +233,7 @@ export class CreateState {
       const v = s[key];
       if (typeof v === 'number' && Number.isFinite(v)) {
         next[key] = v;
+        this.#chosen.add(key);
         taken.push(RULES[key].label.toLowerCase());
       }
     }
