@@ -359,6 +359,14 @@ export interface SettingsView {
   note?: string;
 }
 
+export interface PromptTokensView {
+  /** Content tokens of the prompt (before any cut). */
+  tokens: number;
+  /** Content tokens the pack's text encoder takes (77 − 2 for CLIP: BOS and EOS take the others). */
+  limit: number;
+  truncated: boolean;
+}
+
 // ---------------------------------------------------------------------------------------------
 // The operation table
 
@@ -380,6 +388,8 @@ export const operations = {
   'engine.info': operation<EngineInfo>()(none),
   about: operation<AboutView>()(none),
   'library.info': operation<LibraryInfoView>()(none),
+  /** How many CLIP tokens a prompt takes in the running pack (Create warns before a run that its end is cut). */
+  'prompt.tokens': operation<PromptTokensView>()(z.strictObject({ prompt: z.string().max(LIMITS.promptChars) })),
 
   // Work for the engine: each queues a job and answers at once; its images arrive in the gallery.
   generate: operation<JobView>()(generateArgsSchema),

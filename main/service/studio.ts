@@ -27,6 +27,7 @@ import {
 } from '../../preload/contract.ts';
 import { aboutView, REPOSITORY_APP_DIR } from './about.ts';
 import { EngineSlot, type EngineConfig, type StartEngine } from './engine-slot.ts';
+import { promptTokenCounter } from './prompt-tokens.ts';
 import { oneLine, toStudioError } from './errors.ts';
 import { findPacks, importPack, packView, verifyPack, type FoundPack, type PackFolders } from './packs.ts';
 import { appDataDir } from './paths.ts';
@@ -107,6 +108,7 @@ export function createStudioService({
   const listeners = new Set<(event: StudioEvent) => void>();
   const slot = new EngineSlot(firstEngine, engineConfig, startEngine);
   const engine = slot.client;
+  const countTokens = promptTokenCounter();
   let libraryDir = resolve(firstLibraryDir);
   let library: Library | null = null;
   let runner: JobRunner | null = null;
@@ -297,6 +299,10 @@ export function createStudioService({
         packError = toStudioError(err).message;
       }
       return aboutView({ appDir, pack: info, packError });
+    },
+
+    async 'prompt.tokens'({ prompt }) {
+      return countTokens((await engine.info()).pack.dir, prompt);
     },
 
     async 'library.info'() {
