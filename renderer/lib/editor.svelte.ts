@@ -383,6 +383,9 @@ export class TextDiffEditor extends EditorBase {
   unkept = $derived(this.frames.filter((f) => !this.kept.has(f.id)));
   /** What the sweep will ask for, from the fields (empty while they are wrong). */
   thetas = $derived.by(() => {
+    // An emptied field (null, or '') is not 0: it is what make() refuses.
+    const typed = (v: unknown): boolean => v !== null && v !== undefined && String(v).trim() !== '';
+    if (![this.thetaFrom, this.thetaTo, this.count].every(typed)) return [];
     const from = Number(this.thetaFrom);
     const to = Number(this.thetaTo);
     const n = Number(this.count);

@@ -107,6 +107,16 @@ describe('QueuePanel', () => {
     expect(within(vary).getByText('of image 9 × 4')).toBeVisible();
   });
 
+  test('no ETA while the engine cannot tell yet (it says 0 before its first timed step)', async () => {
+    const { fake } = panel();
+    fake.emit('job', job({ id: 1, status: 'running' }));
+    fake.emit('progress', { jobId: 1, stage: 'text', step: 1, total: 1, elapsedMs: 40, etaMs: 0 });
+    expect(await screen.findByText('Encoding the prompt')).toBeVisible();
+    expect(screen.getByTestId('job-progress')).toHaveTextContent(/^step 1\/1$/);
+    fake.emit('progress', { jobId: 1, stage: 'prior', step: 1, total: 10, elapsedMs: 90, etaMs: 61_000 });
+    expect(await screen.findByText('step 1/10 · ETA 61 s')).toBeVisible();
+  });
+
   test('an inversion running inside an edit is named so', async () => {
     const { fake } = panel();
     fake.emit('job', job({ id: 4, kind: 'vary', status: 'running', args: { id: 1 } }));

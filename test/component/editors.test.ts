@@ -177,6 +177,22 @@ describe('Interpolate', () => {
   });
 });
 
+test('Interpolate: leaving the editor stops the playback', async () => {
+  const user = userEvent.setup();
+  await editor.open(2);
+  editor.interpolate.pick(rows.get(3)!);
+  const view = render(Interpolate, { editor, onopen: vi.fn() });
+  await editor.interpolate.make();
+  fake.emit(
+    'job',
+    job({ id: 101, kind: 'interpolate', status: 'done', imageIds: [51, 52], args: { a: 2, b: 3, frames: 2 } }),
+  );
+  await user.click(await screen.findByRole('button', { name: 'Play' }));
+  expect(editor.interpolate.playing).toBe(true);
+  view.unmount();
+  expect(editor.interpolate.playing).toBe(false);
+});
+
 describe('TextDiff', () => {
   test('from is the prompt; the θ fields show the sweep they ask for; Sweep θ queues it', async () => {
     const user = userEvent.setup();
@@ -192,6 +208,19 @@ describe('TextDiff', () => {
     expect(fake.calls('textdiff')).toEqual([
       { id: 2, from: 'a blue bird', to: 'a bird at night', thetas: [0, 0.25, 0.5] },
     ]);
+  });
+
+  test('an emptied θ field shows no sweep (the one Sweep θ would refuse), and Sweep θ says which field', async () => {
+    const user = userEvent.setup();
+    await editor.open(2);
+    render(TextDiff, { editor, onopen: vi.fn() });
+    expect(screen.getByTestId('textdiff-thetas')).toHaveTextContent('θ = 0, 0.1, 0.2, 0.3, 0.4, 0.5');
+    await user.type(screen.getByRole('textbox', { name: 'To (what it should become)' }), 'at night');
+    await user.clear(screen.getByRole('spinbutton', { name: 'From θ' }));
+    expect(screen.getByTestId('textdiff-thetas')).toHaveTextContent('θ from 0 to 1, 1 to 32 frames.');
+    await user.click(screen.getByRole('button', { name: 'Sweep θ' }));
+    expect(screen.getByRole('alert')).toHaveTextContent('θ from: enter a number from 0 to 1.');
+    expect(fake.calls('textdiff')).toEqual([]);
   });
 
   test('without a “to” it says what is missing', async () => {
