@@ -180,7 +180,7 @@ export async function importPack(
   try {
     manifest = await readManifest(from);
   } catch (err) {
-    throw invalid(`${from} is not a model pack (${oneLine(err)})`);
+    throw invalid(`${from} is not a model pack: ${oneLine(err)}`);
   }
   const same = installed.find((p) => 'manifest' in p && p.manifest.name === manifest.name);
   if (same)

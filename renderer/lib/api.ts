@@ -1,7 +1,7 @@
 // The renderer's one way to the backend: window.studio when the desktop app's preload installed
 // it, otherwise web mode's HTTP/WebSocket bridge authorised by the token from the page's URL.
 
-import { apiFromBridge, mediaPath, type MediaKind, type StudioApi } from '../../preload/contract.ts';
+import { apiFromBridge, mediaPath, unwrapReply, type MediaKind, type StudioApi } from '../../preload/contract.ts';
 import type { ConnectionState } from './connection.svelte.ts';
 import { createWebBridge } from './web-client.ts';
 
@@ -39,4 +39,15 @@ export function connectStudio(connection: ConnectionState): StudioApi {
   const token = takeToken();
   if (!token) connection.noToken();
   return apiFromBridge(createWebBridge({ origin: window.location.origin, token, link: connection }));
+}
+
+/** Opens a folder dialog and answers the folder picked (null: cancelled). */
+export type FolderPicker = (title: string, defaultPath?: string) => Promise<string | null>;
+
+/** The desktop's native folder picker; null in web mode, where folder fields are typed. */
+export function folderPicker(): FolderPicker | null {
+  const studio = window.studio;
+  if (!studio?.chooseFolder) return null;
+  return async (title, defaultPath) =>
+    unwrapReply(await studio.chooseFolder({ title, ...(defaultPath ? { defaultPath } : {}) })).path;
 }
