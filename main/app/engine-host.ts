@@ -2,26 +2,44 @@
 // main talks to it with the engine's port client. If that process dies, calls in flight fail
 // with a clear error and the next call starts a fresh process (a crash loop is cut off).
 
-import { utilityProcess, type UtilityProcess } from 'electron';
 import type { EngineClient } from '../engine/api.ts';
 import { createPortEngineClient, type PortEngineClient } from '../engine/client.ts';
+
+/** What the host uses of Electron's UtilityProcess. */
+export interface UtilityChild {
+  postMessage(message: unknown): void;
+  on(event: 'message', listener: (message: unknown) => void): unknown;
+  once(event: 'exit', listener: (code: number) => void): unknown;
+  kill(): boolean;
+}
+
+/** Electron's utilityProcess.fork (main/app/index.ts passes it; tests pass a fake, as Electron is absent). */
+export type ForkUtility = (
+  modulePath: string,
+  args: string[],
+  options: { serviceName: string; stdio: 'inherit' },
+) => UtilityChild;
 
 export interface UtilityEngineOptions {
   /** Built engine-process.js. */
   modulePath: string;
   /** argv for the engine process: --pack DIR --backend NAME --threads N. */
   args?: string[];
+  fork: ForkUtility;
 }
+
+/** How long close() waits for the engine to finish and exit before killing it. */
+const CLOSE_GRACE_MS = 5000;
 
 const MAX_CRASHES = 3;
 const CRASH_WINDOW_MS = 60_000;
 
 interface Running {
-  child: UtilityProcess;
+  child: UtilityChild;
   client: PortEngineClient;
 }
 
-export function createUtilityEngine({ modulePath, args = [] }: UtilityEngineOptions): EngineClient {
+export function createUtilityEngine({ modulePath, args = [], fork }: UtilityEngineOptions): EngineClient {
   let running: Running | null = null;
   let closed = false;
   const crashes: number[] = [];
@@ -31,7 +49,7 @@ export function createUtilityEngine({ modulePath, args = [] }: UtilityEngineOpti
     if (recent.length >= MAX_CRASHES) {
       throw new Error(`the engine process crashed ${recent.length} times in a minute; restart the studio`);
     }
-    const child = utilityProcess.fork(modulePath, args, { serviceName: 'unCLIP engine', stdio: 'inherit' });
+    const child = fork(modulePath, args, { serviceName: 'unCLIP engine', stdio: 'inherit' });
     const client = createPortEngineClient({
       post: (msg) => child.postMessage(msg),
       onMessage: (cb) => child.on('message', cb),
@@ -60,7 +78,12 @@ export function createUtilityEngine({ modulePath, args = [] }: UtilityEngineOpti
       const r = running;
       running = null;
       if (!r) return;
-      await Promise.race([r.client.close().catch(() => undefined), new Promise((done) => setTimeout(done, 5000))]);
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        r.client.close().catch(() => undefined),
+        new Promise((done) => (timer = setTimeout(done, CLOSE_GRACE_MS))),
+      ]);
+      clearTimeout(timer);
       r.child.kill();
     },
   };

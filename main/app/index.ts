@@ -2,7 +2,7 @@
 // utilityProcess, the service behind the validating IPC wrapper, and the window.
 // Flags: --library DIR  --pack DIR  --backend NAME  --threads N
 
-import { app, BrowserWindow } from 'electron';
+import { app, BrowserWindow, utilityProcess } from 'electron';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { BackendSchema } from '../engine/settings.ts';
@@ -87,7 +87,11 @@ if (!app.requestSingleInstanceLock()) {
   void app.whenReady().then(() => {
     hardenSessions(dev);
     const startEngine = (config: EngineConfig) =>
-      createUtilityEngine({ modulePath: join(mainDir, 'engine-process.js'), args: engineArgv(config) });
+      createUtilityEngine({
+        modulePath: join(mainDir, 'engine-process.js'),
+        args: engineArgv(config),
+        fork: (path, argv, options) => utilityProcess.fork(path, argv, options),
+      });
     service = createStudioService({
       engine: startEngine(engineConfig),
       engineConfig,
