@@ -3,6 +3,8 @@
 // studio's choice for its next start.
 
 import { StudioError, type PackView } from '../../preload/contract.ts';
+import { appDataDir } from '../service/paths.ts';
+import { loadSettings } from '../service/settings.ts';
 import { parseFlags, UsageError } from './args.ts';
 import { openCliStudio } from './studio-session.ts';
 
@@ -54,10 +56,12 @@ export async function packsCommand(argv: string[]): Promise<number> {
     switch (sub) {
       case 'list': {
         const r = await studio.call('packs.list', {});
+        const saved = loadSettings(appDataDir()).settings.pack;
         const lines = [
           ...r.packs.map(packLine),
           ...r.broken.map((b) => `! ${b.dir}: ${b.error}`),
-          `(* the engine's pack; imports go to ${r.userDir})`,
+          // The CLI's engine follows only $UNCLIP_PACK (and --pack where a command has it), not the saved choice.
+          `(* the pack the CLI's engine loads; the desktop app and web mode start with ${saved ?? 'the first shipped pack'}; imports go to ${r.userDir})`,
         ];
         if (r.engineError) lines.push(`engine: ${r.engineError}`);
         print(r, r.packs.length ? lines.join('\n') : `no packs found (imports go to ${r.userDir})`);

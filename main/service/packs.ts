@@ -113,12 +113,12 @@ export async function verifyPack(dir: string, manifest: Manifest): Promise<PackV
     files.push(
       actual === digest
         ? { name, bytes: st.size, ok: true }
-        : { name, bytes: st.size, ok: false, problem: 'sha256 does not match manifest.json (corrupt or modified)' },
+        : { name, bytes: st.size, ok: false, problem: 'sha256 differs from manifest.json (corrupt or modified)' },
     );
   }
   const bad = files.filter((f) => !f.ok);
   const summary = bad.length
-    ? `${bad.length} of ${files.length} files fail: ${bad.map((f) => `${f.name} (${f.problem})`).join(', ')}`
+    ? `${bad.length} of ${files.length} files fail: ${bad.map((f) => `${f.name}: ${f.problem}`).join('; ')}`
     : `all ${files.length} files match manifest.json`;
   return { name: manifest.name, dir, ok: bad.length === 0, files, summary };
 }

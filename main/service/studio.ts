@@ -538,7 +538,10 @@ export function createStudioService({
         if ((engineNext.backend ?? 'cpu') !== (config.backend ?? 'cpu') || engineNext.threads !== config.threads) {
           const info = await restartEngine(engineNext);
           const on = [...new Set(Object.values(info.sessionBackends))].join(', ') || 'cpu';
-          notes.push(`The engine restarted: ${info.threads ?? '?'} threads, running on ${on}.`);
+          const threads = info.threads ?? engineNext.threads;
+          notes.push(
+            `The engine restarted: ${threads === undefined ? 'default threads' : `${threads} thread${threads === 1 ? '' : 's'}`}, running on ${on}.`,
+          );
         }
         if (patch.backend !== undefined) next.backend = patch.backend;
         if (patch.threads !== undefined) next.threads = patch.threads;

@@ -116,7 +116,10 @@ describe('packs: list, verify, import, use', () => {
       bad.files.filter((f) => !f.ok).map((f) => f.name),
       ['decoder.onnx'],
     );
-    assert.match(bad.summary, new RegExp(`^1 of ${listed} files fail: decoder\\.onnx \\(sha256 does not match`));
+    assert.match(
+      bad.summary,
+      new RegExp(`^1 of ${listed} files fail: decoder\\.onnx: sha256 differs from manifest\\.json`),
+    );
     await rejects(call(s, 'packs.verify', { name: 'nope' }), 'not_found', /no pack named "nope"/);
   });
 
