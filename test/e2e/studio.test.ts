@@ -3,48 +3,25 @@
 // Set STUDIO_SCREENSHOTS=DIR to keep screenshots of the views it goes through.
 
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
 import { CHROMIUM, shots as viewShots, skip } from './browser.ts';
-
-const root = fileURLToPath(new URL('../../', import.meta.url));
-const PACK = join(root, 'test', 'fixtures', 'tiny-pack');
-
-// What the page-side callbacks touch (this file is type-checked without the DOM library).
-interface PageGlobals {
-  location: { search: string };
-  document: { querySelector(selector: string): { textContent: string | null } | null };
-  MutationObserver: new (callback: () => void) => { observe(node: unknown, options: object): void };
-  seenProgress: string[];
-}
-interface DropGlobals {
-  DataTransfer: new () => { items: { add(file: unknown): void } };
-  File: new (parts: Uint8Array[], name: string, options: { type: string }) => unknown;
-  navigator: { clipboard: { readText(): Promise<string> } };
-}
-interface PageImage {
-  decode(): Promise<void>;
-  naturalWidth: number;
-  naturalHeight: number;
-  src: string;
-}
-
-/** Waits for every image the locator finds to decode; their natural sizes and URLs. */
-function decodeAll(images: Locator): Promise<{ w: number; h: number; src: string }[]> {
-  return images.evaluateAll((nodes) =>
-    Promise.all(
-      (nodes as unknown as PageImage[]).map(async (img) => {
-        await img.decode();
-        return { w: img.naturalWidth, h: img.naturalHeight, src: img.src };
-      }),
-    ),
-  );
-}
+import {
+  api,
+  decodeAll,
+  dropFiles,
+  queueTexts,
+  recordQueue,
+  startWebMode as startServer,
+  stopWebMode,
+  TINY_PACK,
+  type DropGlobals,
+  type PageGlobals,
+} from './studio-server.ts';
 
 /** Screenshots of a gallery view: the grid lays itself out again (a ResizeObserver) before anything reads its columns. */
 const shots = (page: Page, name: string): Promise<void> => viewShots(page, name, 300);
@@ -54,33 +31,9 @@ let browser: Browser | undefined;
 let libraryDir: string;
 let url: string;
 
-/** Starts `node main/launch.mjs --web --port 0 ...` on a library and resolves with the URL it announces. */
-function startWebMode(dir: string, onChild: (child: ChildProcess) => void): Promise<string> {
-  let serverLog = '';
-  return new Promise((resolve, reject) => {
-    const child = spawn(
-      process.execPath,
-      ['main/launch.mjs', '--web', '--port', '0', '--pack', PACK, '--library', dir, '--threads', '1'],
-      { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, UNCLIP_LIBRARY: dir } },
-    );
-    onChild(child);
-    const timer = setTimeout(() => reject(new Error(`web mode did not announce a URL:\n${serverLog}`)), 120_000);
-    const onData = (data: Buffer): void => {
-      serverLog += data.toString();
-      const match = /(http:\/\/127\.0\.0\.1:\d+\/\?token=[\w-]+)/.exec(serverLog);
-      if (match?.[1]) {
-        clearTimeout(timer);
-        resolve(match[1]);
-      }
-    };
-    child.stdout.on('data', onData);
-    child.stderr.on('data', onData);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`web mode exited (code ${code}):\n${serverLog}`));
-    });
-  });
-}
+/** Web mode on a library, with the tiny pack. */
+const startWebMode = (dir: string, onChild: (child: ChildProcess) => void): Promise<string> =>
+  startServer(dir, onChild, { pack: TINY_PACK });
 
 describe('studio E2E (web mode, headless Chromium)', { skip }, () => {
   before(async () => {
@@ -146,18 +99,7 @@ describe('studio E2E (web mode, headless Chromium)', { skip }, () => {
       assert.ok(await page.getByLabel('Lock seed', { exact: false }).isChecked());
 
       // Record every text the queue panel shows while the job runs.
-      await page.evaluate(() => {
-        const page = globalThis as unknown as PageGlobals;
-        const seen: string[] = [];
-        page.seenProgress = seen;
-        const queue = page.document.querySelector('section[aria-labelledby="queue-title"]');
-        if (!queue) throw new Error('no queue panel');
-        new page.MutationObserver(() => seen.push(queue.textContent ?? '')).observe(queue, {
-          childList: true,
-          characterData: true,
-          subtree: true,
-        });
-      });
+      await recordQueue(page);
 
       const generate = page.getByRole('button', { name: 'Generate', exact: true });
       await generate.click();
@@ -176,7 +118,7 @@ describe('studio E2E (web mode, headless Chromium)', { skip }, () => {
       assert.ok(await results.getByText('seed 1234').isVisible());
       assert.ok(await results.getByText('seed 1235').isVisible());
 
-      const seen = await page.evaluate(() => (globalThis as unknown as PageGlobals).seenProgress);
+      const seen = await queueTexts(page);
       assert.ok(
         seen.some((text) => /Generate.*step \d+\/\d+ .*ETA/.test(text)),
         `the queue showed no progress: ${JSON.stringify(seen.slice(-5))}`,
@@ -480,17 +422,7 @@ describe('studio E2E (web mode, headless Chromium)', { skip }, () => {
       const dropped = embedPngMetadata(new Uint8Array(plain), {
         parameters: 'a blue square in the rain\nSteps: 20, Sampler: Euler a, CFG scale: 7, Seed: 42, Size: 16x16',
       });
-      const transfer = await page.evaluateHandle(
-        (bytes) => {
-          const g = globalThis as unknown as DropGlobals;
-          const dt = new g.DataTransfer();
-          dt.items.add(new g.File([new Uint8Array(bytes)], 'blue.png', { type: 'image/png' }));
-          return dt;
-        },
-        [...dropped],
-      );
-      await page.dispatchEvent('[role="region"][aria-label="Gallery"]', 'dragenter', { dataTransfer: transfer });
-      await page.dispatchEvent('[role="region"][aria-label="Gallery"]', 'drop', { dataTransfer: transfer });
+      await dropFiles(page, [{ name: 'blue.png', type: 'image/png', bytes: dropped }]);
       await message.getByText('Imported 1 image', { exact: false }).waitFor({ timeout: 30_000 });
       assert.match(await page.getByTestId('import-jobs').innerText(), /Import job \d+/);
       await says(/^6 images$/);
@@ -498,13 +430,7 @@ describe('studio E2E (web mode, headless Chromium)', { skip }, () => {
       assert.equal(await grid.locator('li[data-index="0"] .kind').innerText(), 'import');
 
       // A file that is not a picture is refused with a message that says what can be imported.
-      const text = await page.evaluateHandle(() => {
-        const g = globalThis as unknown as DropGlobals;
-        const dt = new g.DataTransfer();
-        dt.items.add(new g.File([new Uint8Array([104, 105])], 'notes.txt', { type: 'text/plain' }));
-        return dt;
-      });
-      await page.dispatchEvent('[role="region"][aria-label="Gallery"]', 'drop', { dataTransfer: text });
+      await dropFiles(page, [{ name: 'notes.txt', type: 'text/plain', bytes: new Uint8Array([104, 105]) }]);
       await message.getByText('Only PNG, JPEG and WebP pictures can be imported.').waitFor();
       await says(/^6 images$/);
 
@@ -613,12 +539,20 @@ describe('studio E2E (web mode, headless Chromium)', { skip }, () => {
     const about = page.getByRole('dialog', { name: 'About unCLIP Studio' });
     await page.getByRole('button', { name: 'About' }).click();
     await about.getByText('tiny-reference', { exact: true }).waitFor({ timeout: 30_000 });
-    // The tiny pack ships NOTICE.md; the app's own notices follow.
-    await about.getByRole('heading', { name: 'NOTICE.md' }).waitFor();
-    assert.match(await about.getByRole('article', { name: 'NOTICE.md' }).locator('pre').innerText(), /^# Notices/);
-    assert.ok(await about.getByRole('heading', { name: 'THIRD_PARTY_NOTICES.md' }).isVisible());
+    // The tiny pack ships NOTICE.md; the app's own notices follow, each folded, Markdown rendered (not shown raw).
+    const notice = about.getByRole('group', { name: 'NOTICE.md' });
+    await notice.getByText('NOTICE.md', { exact: true }).click();
+    await notice.getByText('Notices for this model pack', { exact: true }).waitFor();
+    assert.doesNotMatch(await notice.innerText(), /^# /m, 'no raw Markdown heading marks');
+    assert.ok(await about.getByRole('group', { name: 'THIRD_PARTY_NOTICES.md' }).isVisible());
 
     await page.keyboard.press('Escape');
+    await about.waitFor({ state: 'hidden' });
+
+    // A click on the backdrop closes it too.
+    await page.getByRole('button', { name: 'About' }).click();
+    await about.waitFor();
+    await page.mouse.click(5, 400);
     await about.waitFor({ state: 'hidden' });
 
     await page.getByRole('button', { name: 'About' }).click();
@@ -630,26 +564,13 @@ describe('studio E2E (web mode, headless Chromium)', { skip }, () => {
 
   it('after a restart of the server every image and its lineage are still there', { timeout: 180_000 }, async () => {
     assert.ok(browser);
-    const api = async <T>(base: string, op: string, body: unknown): Promise<T> => {
-      const token = new URL(base).searchParams.get('token')!;
-      const r = await fetch(new URL(`/api/${op}`, base), {
-        method: 'POST',
-        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-        body: JSON.stringify(body),
-      });
-      const reply = (await r.json()) as { ok: boolean; value: T };
-      assert.ok(reply.ok, JSON.stringify(reply));
-      return reply.value;
-    };
     const before = await api<{ items: { id: number; kind: string }[] }>(url, 'gallery.list', { limit: 200 });
     const child = before.items.find((i) => i.kind !== 'generated' && i.kind !== 'import');
     assert.ok(before.items.length > 0 && child, 'the earlier tests left images and an edit');
     const lineage = await api<{ parents: { id: number }[] }>(url, 'gallery.get', { id: child.id });
     assert.ok(lineage.parents.length > 0);
 
-    const exited = new Promise((resolve) => serverProcess!.once('exit', resolve));
-    serverProcess!.kill('SIGTERM');
-    await exited;
+    await stopWebMode(serverProcess);
     url = await startWebMode(libraryDir, (c) => (serverProcess = c));
 
     const after = await api<{ items: { id: number }[] }>(url, 'gallery.list', { limit: 200 });
