@@ -1,5 +1,5 @@
-// The page's theme: light, dark or the system's (app.css: :root[data-theme] and the
-// prefers-color-scheme query). The settings file holds the choice; a copy in localStorage lets
+// The page's theme: light, dark or the system's (app.css: data-theme sets the color-scheme that its
+// light-dark() palette follows; without it, the system's). The settings file holds the choice; a copy in localStorage lets
 // public/theme.js apply it before the first paint of the next load.
 
 import type { Theme } from '../../preload/contract.ts';
