@@ -60,8 +60,11 @@ async function png(w: number, h: number, colour: { r: number; g: number; b: numb
   );
 }
 
-/** The library of `dim`-wide embeddings, built on the first run (buildMs: null when it was cached). */
-async function library(dim: number): Promise<{ dir: string; buildMs: number | null }> {
+/**
+ * The library of `dim`-wide embeddings, built on the first run (buildMs: null when it was cached). Also
+ * the 100,000 images of `unclip bench --studio`'s gallery.
+ */
+export async function syntheticLibrary(dim: number): Promise<{ dir: string; buildMs: number | null }> {
   const dir = join(tmpdir(), 'unclip-bench-library', `s${SCHEMA_VERSION}-d${DATA_VERSION}-n${N}-w${dim}`);
   const done = join(dir, 'built');
   if (existsSync(done)) return { dir, buildMs: null };
@@ -149,7 +152,7 @@ async function benchOne(
   dim: number,
   log: (line: string) => void,
 ): Promise<{ measures: Measure[]; memory: Record<string, number>; buildMs: number | null; dir: string }> {
-  const { dir, buildMs } = await library(dim);
+  const { dir, buildMs } = await syntheticLibrary(dim);
   if (buildMs !== null) log(`built ${dir} in ${(buildMs / 1000).toFixed(1)} s`);
   const measures: Measure[] = [];
   const add = (what: string, target: number | null, runs: number, ms: number): void =>

@@ -44,6 +44,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
       manipulations: { type: 'boolean' },
       library: { type: 'boolean' },
       retrieval: { type: 'boolean' },
+      studio: { type: 'boolean' },
     },
   });
   const runs = num('runs', values.runs) ?? (values.manipulations ? 1 : 3);
@@ -57,6 +58,12 @@ export async function benchCommand(argv: string[]): Promise<number> {
       json: values.json === true,
     });
   if (values.library) return (await import('./bench-library.ts')).benchLibrary(values.json === true);
+  if (values.studio)
+    return (await import('./bench-studio.ts')).benchStudio({
+      ...(values.pack !== undefined ? { packDir: values.pack } : {}),
+      runs,
+      json: values.json === true,
+    });
   if (values.manipulations) {
     return (await import('./bench-manip.ts')).benchManipulations({
       ...(values.pack !== undefined ? { packDir: values.pack } : {}),

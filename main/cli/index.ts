@@ -34,7 +34,8 @@ export const USAGE = `usage: unclip <command> [options]
       runs the pipeline with the fixture's injected noise; prints each stage's max abs error vs diffusers
   bench    [--pack DIR] [--backend NAME] [--threads N] [--runs R] [--n N] [--steps-* N] [--vs-diffusers] [--json]
       per-stage time, ms per step, images/s, GFLOP/s, peak RSS; --vs-diffusers also times diffusers' UnCLIPPipeline;
-      --manipulations times inversion (50 steps) and one frame of each image manipulation instead`;
+      --manipulations times inversion (50 steps) and one frame of each image manipulation instead;
+      --studio times cold generate/info, web mode's start and the gallery at 100,000 images in Chromium`;
 
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
