@@ -113,13 +113,25 @@ export const gallerySimilarSchema = z
   })
   .refine((a) => (a.id === undefined) !== (a.text === undefined), 'give either id or text');
 
-const MAX_IMPORT_FILE_BYTES = 64 * 1024 * 1024;
-export const importFileSchema = z.strictObject({
-  name: z.string().min(1).max(255),
-  bytes: z.instanceof(Uint8Array).refine((b) => b.byteLength > 0 && b.byteLength <= MAX_IMPORT_FILE_BYTES, {
-    message: `must be 1 byte to ${MAX_IMPORT_FILE_BYTES / 1024 / 1024} MiB`,
-  }),
-});
+/** The largest file gallery.import takes (the renderer refuses bigger ones before reading them). */
+export const MAX_IMPORT_FILE_BYTES = 64 * 1024 * 1024;
+export const importFileSchema = z
+  .strictObject({
+    name: z.string().min(1).max(255),
+    bytes: z.instanceof(Uint8Array),
+  })
+  .superRefine((f, ctx) => {
+    const n = f.bytes.byteLength;
+    if (n > 0 && n <= MAX_IMPORT_FILE_BYTES) return;
+    ctx.addIssue({
+      code: 'custom',
+      path: ['bytes'],
+      message:
+        n === 0
+          ? `${f.name} is empty`
+          : `${f.name} is ${(n / 2 ** 20).toFixed(1)} MiB, over the ${MAX_IMPORT_FILE_BYTES / 2 ** 20} MiB limit per file`,
+    });
+  });
 
 const exportTargetSchema = z
   .strictObject({
@@ -235,6 +247,8 @@ export interface ImportView {
   imported: number[];
   /** Files already in the library (same sha256): not stored twice. */
   duplicates: number[];
+  /** Files left out (not a PNG, JPEG or WebP, damaged, too many pixels), each with its one-line reason. */
+  refused: { name: string; error: string }[];
   /** The queued CLIP-encode + inversion jobs (none for an image that came with its latent). */
   jobs: JobView[];
 }
@@ -608,6 +622,7 @@ export function unwrapReply<R>(reply: Reply<R>): R {
 
 function describe(value: unknown): string {
   if (value === undefined) return 'nothing';
+  if (value instanceof Uint8Array) return `${value.byteLength} bytes`;
   const text = JSON.stringify(value) ?? String(value);
   return text.length > 40 ? `${text.slice(0, 37)}...` : text;
 }

@@ -299,12 +299,13 @@ export async function galleryCommand(argv: string[]): Promise<number> {
           [
             `imported ${r.imported.length}${r.imported.length ? `: ${r.imported.join(' ')}` : ''}`,
             r.duplicates.length ? `already in the library: ${r.duplicates.join(' ')}` : '',
+            ...r.refused.map((f) => `not imported: ${f.error}`),
             ...jobs.filter((j) => j.status === 'failed').map((j) => `could not encode: ${jobLine(j)}`),
           ]
             .filter(Boolean)
             .join('\n'),
         );
-        return jobs.some((j) => j.status === 'failed') ? 1 : 0;
+        return r.refused.length || jobs.some((j) => j.status === 'failed') ? 1 : 0;
       }
       case 'check': {
         const r = await run('gallery.check', { repair: Boolean(v.repair), verifyHashes: Boolean(v.verify) }, (c) =>

@@ -25,9 +25,16 @@ export function sqliteMessage(err: unknown): string {
   const message = (err instanceof Error ? err.message : String(err)).split('\n')[0] ?? '';
   if (code === 'SQLITE_FULL' || code === 'ENOSPC') return 'the disk is full; free some space and try again';
   if (code.startsWith('SQLITE_READONLY') || code === 'EROFS' || code === 'EACCES' || code === 'EPERM')
-    return `the library folder is read-only (${code}); pick a writable folder with --library`;
+    return `the library folder is read-only (${code}); make it writable, or choose another library folder (Settings, or --library)`;
+  if (code.startsWith('SQLITE_IOERR') || code === 'EIO')
+    return `the library's disk could not be read or written (${code}); is it unplugged, full or failing? Put it back and try again`;
   if (code === 'SQLITE_CANTOPEN') return `cannot open the database file (${message})`;
   if (code === 'SQLITE_NOTADB' || code === 'SQLITE_CORRUPT') return `the database is damaged (${message})`;
   if (code === 'SQLITE_BUSY') return 'the library is busy in another process; try again';
   return code ? `${message} (${code})` : message;
+}
+
+/** The library's folder (its database file) is no longer where it was opened. */
+export function goneMessage(dir: string): string {
+  return `the library folder ${dir} is gone (deleted, moved, or on a disk that was unplugged); put it back and try again, or choose another library folder (Settings, or --library)`;
 }

@@ -18,7 +18,7 @@ import {
   writeSync,
 } from 'node:fs';
 import { hostname } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { LibraryError, sqliteMessage } from './errors.ts';
 
 export const sha256Hex = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
@@ -106,7 +106,9 @@ export class FileStore {
     const tmp = join(this.tmpDir, `${this.owner}~${randomBytes(6).toString('hex')}.tmp`);
     try {
       const madeShard = !existsSync(dir);
-      if (madeShard) mkdirSync(dir, { recursive: true });
+      // One level at a time, never the library folder itself (a folder that vanished is not made
+      // again here), and so that a read-only disk says EROFS (a recursive mkdir says ENOENT).
+      if (madeShard) for (const d of [join(dir, '..'), dir]) mkdirOnce(d);
       const fd = openSync(tmp, 'wx');
       try {
         let off = 0;
@@ -120,7 +122,7 @@ export class FileStore {
       if (madeShard) fsyncDir(join(dir, '..'));
     } catch (err) {
       rmSync(tmp, { force: true });
-      throw new LibraryError('io', `cannot write ${path}: ${sqliteMessage(err)}`);
+      throw new LibraryError('io', `cannot write ${relative(this.root, path)} in ${this.root}: ${sqliteMessage(err)}`);
     }
   }
 
@@ -172,6 +174,14 @@ export class FileStore {
         yield { sha, path: join(dir, shard, name) };
       }
     }
+  }
+}
+
+function mkdirOnce(dir: string): void {
+  try {
+    mkdirSync(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
   }
 }
 

@@ -76,13 +76,18 @@ export class JobQueue {
     return this.toJob(this.row(id));
   }
 
-  enqueue(kind: JobKind, args: unknown, opts: { maxAttempts?: number } = {}): Job {
+  /**
+   * Queues a job at the back. At most MAX_QUEUED may wait; `followUp` jobs (the encoding or
+   * inversion of images already saved) are queued whatever the count, since refusing them would
+   * fail work that is done.
+   */
+  enqueue(kind: JobKind, args: unknown, opts: { maxAttempts?: number; followUp?: boolean } = {}): Job {
     const id = this.db
       .transaction(() => {
         const queued = (
           this.db.prepare("SELECT count(*) AS n FROM jobs WHERE status = 'queued'").get() as { n: number }
         ).n;
-        if (queued >= MAX_QUEUED)
+        if (queued >= MAX_QUEUED && !opts.followUp)
           throw new LibraryError(
             'conflict',
             `the queue is full (${MAX_QUEUED} jobs waiting); wait for some to finish or cancel some`,

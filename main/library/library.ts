@@ -5,11 +5,11 @@
 // sharp makes thumbnails.
 
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import sharp from 'sharp';
-import { openDatabase, type DB } from './db.ts';
+import { DB_FILE, openDatabase, type DB } from './db.ts';
 import { EmbeddingIndex, type Hit } from './embedding-index.ts';
-import { LibraryError, sqliteMessage } from './errors.ts';
+import { goneMessage, LibraryError, sqliteMessage } from './errors.ts';
 import { checkFolderPath, FolderError } from './folders.ts';
 import { FileStore, holdOwner, newOwnerId, ownerAlive, releaseOwner, sha256Hex } from './files.ts';
 import { JobQueue } from './jobs.ts';
@@ -209,6 +209,8 @@ export class Library {
   private readonly indexes = new Map<string, { index: EmbeddingIndex; seen: number }>();
   private readonly now: () => number;
   private closed = false;
+  /** The database file as opened (device and inode): present() tells whether it is still there. */
+  private readonly fileId: { dev: number; ino: number } | null;
 
   private constructor(
     dir: string,
@@ -223,6 +225,7 @@ export class Library {
     this.owner = owner;
     this.now = now;
     holdOwner(owner);
+    this.fileId = fileIdOf(join(dir, DB_FILE));
     this.files = new FileStore(dir, owner);
     this.jobs = new JobQueue(db, owner, now);
     this.files.ensureFolders();
@@ -253,6 +256,22 @@ export class Library {
       if (err instanceof LibraryError) throw err;
       throw new LibraryError('io', `cannot open the library ${abs}: ${sqliteMessage(err)}`);
     }
+  }
+
+  /**
+   * Whether the library is still in its folder: the database file it opened is still at its path
+   * (not deleted with the folder, moved away, or gone with a disk that was unplugged). An open file
+   * outlives its name, so SQLite alone would go on writing into a file nobody will see again.
+   */
+  present(): boolean {
+    const now = fileIdOf(join(this.dir, DB_FILE));
+    if (!now || !this.fileId) return now !== null;
+    return now.dev === this.fileId.dev && (this.fileId.ino === 0 || now.ino === this.fileId.ino);
+  }
+
+  /** Throws the one-line "the library folder … is gone" unless present(). */
+  assertPresent(): void {
+    if (!this.present()) throw new LibraryError('io', goneMessage(this.dir));
   }
 
   close(): void {
@@ -442,6 +461,7 @@ export class Library {
 
   /** Runs a write, turning SQLite's errors (read-only, full disk, busy) into one line. */
   private write<T>(fn: () => T): T {
+    this.assertPresent();
     try {
       return fn();
     } catch (err) {
@@ -1029,6 +1049,16 @@ export function checkLibraryFolder(dir: string, create = false): void {
     if (err instanceof FolderError)
       throw new LibraryError('io', `cannot hold a library: ${err.message} (--library picks the folder)`);
     throw err;
+  }
+}
+
+/** A file's device and inode; null when it is not there. */
+function fileIdOf(path: string): { dev: number; ino: number } | null {
+  try {
+    const st = statSync(path);
+    return { dev: st.dev, ino: st.ino };
+  } catch {
+    return null;
   }
 }
 

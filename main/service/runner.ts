@@ -56,10 +56,16 @@ export class JobRunner {
       this.again = true; // the loop may be past its last claim: it looks once more before it ends
       return;
     }
-    this.loop = this.drain().finally(() => {
-      this.loop = null;
-      if (this.again) this.kick();
-    });
+    this.loop = this.drain()
+      .catch((err: unknown) => {
+        // The queue itself could not be read or written (a disk gone, a database locked too long):
+        // the jobs stay where they are and the next kick or poll tries again.
+        console.error(`studio: the job queue: ${oneLine(err)}`);
+      })
+      .finally(() => {
+        this.loop = null;
+        if (this.again) this.kick();
+      });
   }
 
   /** Cancels the job if this runner is running it (others see cancel_requested on their next beat). */
@@ -101,7 +107,8 @@ export class JobRunner {
   }
 
   private next(): Job | null {
-    if (this.closed || this.pauses > 0) return null;
+    // A library whose folder is gone waits (its jobs run when it is back) rather than failing them all.
+    if (this.closed || this.pauses > 0 || !this.o.library.present()) return null;
     const { jobs } = this.o.library;
     if (this.o.scope === 'all') {
       jobs.recover();
@@ -128,9 +135,14 @@ export class JobRunner {
     onJob(job);
     let lastWrite = 0;
     const beat = (progress?: JobProgress): void => {
-      const { held, cancelRequested } = queue.heartbeat(job.id, progress);
-      if (!held) controller.abort(new LeaseLost());
-      else if (cancelRequested) controller.abort();
+      let beaten: { held: boolean; cancelRequested: boolean };
+      try {
+        beaten = queue.heartbeat(job.id, progress);
+      } catch {
+        return; // the queue cannot be written just now (its disk is gone): the job's own save will say so
+      }
+      if (!beaten.held) controller.abort(new LeaseLost());
+      else if (beaten.cancelRequested) controller.abort();
     };
     const timer = setInterval(() => beat(), HEARTBEAT_MS);
     timer.unref();
@@ -152,15 +164,27 @@ export class JobRunner {
       queue.complete(job.id, outcome);
     } catch (err) {
       const reason: unknown = controller.signal.aborted ? controller.signal.reason : null;
-      if (reason instanceof ShutdownSignal) queue.release(job.id);
-      else if (reason instanceof LeaseLost) {
-        // Another process has taken the job over (our lease expired): it is theirs to finish.
-      } else if (controller.signal.aborted) queue.markCancelled(job.id);
-      else queue.fail(job.id, oneLine(err));
+      try {
+        if (reason instanceof ShutdownSignal) queue.release(job.id);
+        else if (reason instanceof LeaseLost) {
+          // Another process has taken the job over (our lease expired): it is theirs to finish.
+        } else if (controller.signal.aborted) queue.markCancelled(job.id);
+        else queue.fail(job.id, oneLine(err));
+      } catch (recordErr) {
+        // The row could not be written (the library's disk is gone): it stays 'running' under a lease
+        // that runs out, and the next open puts it back in the queue. The UI still hears why it stopped.
+        console.error(`studio: job ${job.id}: ${oneLine(err)}; not recorded: ${oneLine(recordErr)}`);
+        onJob({ ...job, status: 'failed', error: oneLine(err), finishedAt: Date.now() });
+        return;
+      }
     } finally {
       clearInterval(timer);
       this.running = null;
+    }
+    try {
       onJob(queue.get(job.id));
+    } catch (err) {
+      console.error(`studio: job ${job.id}: ${oneLine(err)}`);
     }
   }
 }

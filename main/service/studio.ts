@@ -5,11 +5,14 @@
 // by URL (media()).
 
 import { randomInt } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { EngineClient, EngineInfo, PackInfo } from '../engine/api.ts';
 import type { Manifest } from '../engine/manifest.ts';
 import { BUNDLED_MODELS_DIR } from '../engine/packs.ts';
+import { DB_FILE } from '../library/db.ts';
+import { goneMessage, LibraryError } from '../library/errors.ts';
 import { checkFolderPath, FolderError } from '../library/folders.ts';
 import type { Job } from '../library/jobs.ts';
 import { Library, MAX_PAGE, type ListQuery } from '../library/library.ts';
@@ -163,7 +166,7 @@ export function createStudioService({
         pack,
         changed,
         enqueue: (kind, args) => {
-          if (!library!.jobs.findActive(kind, args)) enqueue(kind, args);
+          if (!library!.jobs.findActive(kind, args)) enqueue(kind, args, { followUp: true });
         },
       };
       runner = new JobRunner({
@@ -177,8 +180,31 @@ export function createStudioService({
     }
   };
 
+  /** The library folder went away while open (deleted, moved, its disk unplugged): not made again. */
+  let vanished = false;
+  const dbThere = (): boolean => existsSync(join(libraryDir, DB_FILE));
+
+  /** Lets go of a library whose folder is gone: its runner gives a running job back, then it closes. */
+  const drop = (): void => {
+    const [old, oldRunner] = [library, runner];
+    library = null;
+    runner = null;
+    void (oldRunner?.close() ?? Promise.resolve()).finally(() => old?.close());
+  };
+
   const lib = (): Library => {
-    if (!library) install(Library.open(libraryDir));
+    if (library && !library.present()) {
+      vanished = true;
+      // Still missing: say so (and keep the handle, in case the same folder is put back). Back as
+      // another file (a copy restored, a disk mounted again): open that one.
+      if (!dbThere()) throw new LibraryError('io', goneMessage(libraryDir));
+      drop();
+    }
+    if (!library) {
+      if (vanished && !dbThere()) throw new LibraryError('io', goneMessage(libraryDir));
+      install(Library.open(libraryDir));
+      vanished = false;
+    }
     return library!;
   };
 
@@ -199,7 +225,7 @@ export function createStudioService({
   /** Opens `dir` as the library now, or says why it must wait for the next start. */
   async function relocateLibrary(dir: string): Promise<string | null> {
     if (dir === libraryDir) return null;
-    if (library) {
+    if (library?.present()) {
       const { queued, running } = library.jobs.counts();
       if (queued + running > 0)
         return `${queued + running} job${queued + running === 1 ? ' is' : 's are'} queued or running in the current one`;
@@ -211,6 +237,7 @@ export function createStudioService({
     library = null;
     runner = null;
     libraryDir = dir;
+    vanished = false;
     install(opened);
     return null;
   }
@@ -277,8 +304,8 @@ export function createStudioService({
     return { pack, active };
   }
 
-  function enqueue(kind: Job['kind'], args: unknown): JobView {
-    const job = lib().jobs.enqueue(kind, args);
+  function enqueue(kind: Job['kind'], args: unknown, opts: { followUp?: boolean } = {}): JobView {
+    const job = lib().jobs.enqueue(kind, args, opts);
     jobEvent(job);
     runner!.take(job.id);
     return jobView(job);
@@ -353,8 +380,9 @@ export function createStudioService({
       const info = await pack();
       const out = await importFiles(l, { name: info.name, sha256: info.fingerprint }, files);
       if (out.imported.length) changed({ added: out.imported });
-      const jobs = out.toInvert.map((id) => enqueue('import', { id }));
-      return { imported: out.imported, duplicates: out.duplicates, jobs };
+      // The images are saved: their encoding is queued even when the queue is full.
+      const jobs = out.toInvert.map((id) => enqueue('import', { id }, { followUp: true }));
+      return { imported: out.imported, duplicates: out.duplicates, refused: out.refused, jobs };
     },
 
     async 'gallery.list'(query) {

@@ -1,5 +1,5 @@
-// Import and export. An import is checked whole before anything is stored (a file that is not an
-// image, or a decompression bomb, refuses the batch with its name); its file is kept byte for byte
+// Import and export. An import checks every file before anything is stored (one that is not an image,
+// is damaged or is a decompression bomb is left out, named with its reason); each file is kept byte for byte
 // with the recipe it carries (ours or A1111's), and the CLIP encoding + DDIM inversion are queued.
 // An export writes each image file (its recipe already embedded) and, for an inverted image, its
 // `.latent.safetensors` beside it, so another install imports the folder with latents and lineage
@@ -44,7 +44,8 @@ const baseName = (name: string): string => name.replace(/\.[^.]*$/, '');
 async function checkImage(file: ImportFile): Promise<CheckedImage> {
   let meta: Metadata;
   try {
-    meta = await sharp(file.bytes, { limitInputPixels: MAX_INPUT_PIXELS }).metadata();
+    // The header only (no pixels are decoded): unlimited here, so a bomb is named as one below.
+    meta = await sharp(file.bytes, { limitInputPixels: false }).metadata();
   } catch {
     throw new StudioError('invalid_argument', `${file.name}: not a PNG, JPEG or WebP image`);
   }
@@ -59,13 +60,13 @@ async function checkImage(file: ImportFile): Promise<CheckedImage> {
   if (width * height > MAX_INPUT_PIXELS)
     throw new StudioError(
       'invalid_argument',
-      `${file.name}: ${width}×${height} is over the ${MAX_INPUT_PIXELS / 1e6} Mpx limit (a decompression bomb?)`,
+      `${file.name}: ${width}×${height} is over the ${MAX_INPUT_PIXELS / 1e6} Mpx limit (a decompression bomb?); scale it down first`,
     );
   // Full decode, bounded by the pixel limit: a truncated file fails here rather than in the engine later.
   try {
     await sharp(file.bytes, { limitInputPixels: MAX_INPUT_PIXELS }).raw().toBuffer();
   } catch {
-    throw new StudioError('invalid_argument', `${file.name}: the image data is damaged`);
+    throw new StudioError('invalid_argument', `${file.name}: the image data is damaged or cut short`);
   }
   const md = mime === 'image/png' ? readPngMetadata(file.bytes) : { text: {} };
   const recipe = isRecipe(md.unclip) ? md.unclip : null;
@@ -111,9 +112,15 @@ export interface ImportOutcome {
   withLatents: number[];
   /** Images whose CLIP encoding + inversion must still run (queue an import job each). */
   toInvert: number[];
+  /** Files that are not pictures the studio takes, each with its one-line reason (naming it). */
+  refused: { name: string; error: string }[];
 }
 
-/** Stores a batch of files as lineage roots (or children of parents already here); nothing if any is bad. */
+/**
+ * Stores a batch of files as lineage roots (or children of parents already here). A file that is
+ * not a picture the studio takes is left out with its reason, the others are stored; when none is,
+ * the batch is refused with every reason.
+ */
 export async function importFiles(library: Library, pack: PackRef, files: ImportFile[]): Promise<ImportOutcome> {
   const latents = new Map<string, Uint8Array>();
   const pictures: ImportFile[] = [];
@@ -123,14 +130,22 @@ export async function importFiles(library: Library, pack: PackRef, files: Import
   }
   if (pictures.length === 0) throw new StudioError('invalid_argument', 'import: no image files given');
   const checked: CheckedImage[] = [];
-  for (const f of pictures) checked.push(await checkImage(f));
+  const refused: ImportOutcome['refused'] = [];
+  for (const f of pictures)
+    try {
+      checked.push(await checkImage(f));
+    } catch (err) {
+      if (!(err instanceof StudioError)) throw err;
+      refused.push({ name: f.name, error: err.message });
+    }
+  if (checked.length === 0) throw new StudioError('invalid_argument', refused.map((r) => r.error).join('; '));
   // Parents first, so an exported family comes back with its lineage.
   const inBatch = new Set(checked.map((c) => c.sha256));
   checked.sort(
     (x, y) =>
       Number(x.parents.some((p) => inBatch.has(p.sha256))) - Number(y.parents.some((p) => inBatch.has(p.sha256))),
   );
-  const out: ImportOutcome = { imported: [], duplicates: [], withLatents: [], toInvert: [] };
+  const out: ImportOutcome = { imported: [], duplicates: [], withLatents: [], toInvert: [], refused };
   const seen = new Set<string>();
   for (const c of checked) {
     const existing = library.hasFile(c.sha256);

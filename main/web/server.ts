@@ -92,10 +92,18 @@ async function readBody(req: IncomingMessage, op: OperationName): Promise<string
   const limit = LARGE_BODY_OPERATIONS.has(op) ? LARGE_BODY_BYTES : MAX_BODY_BYTES;
   const chunks: Buffer[] = [];
   let size = 0;
+  // Past the limit the rest is read and dropped: stopping early would cut the connection, and the
+  // page would see a network error instead of the reason.
   for await (const chunk of req as AsyncIterable<Buffer>) {
     size += chunk.length;
-    if (size > limit) throw new StudioError('invalid_argument', `${op}: request body over ${limit} bytes`);
-    chunks.push(chunk);
+    if (size <= limit) chunks.push(chunk);
+    else chunks.length = 0;
+  }
+  if (size > limit) {
+    throw new StudioError(
+      'invalid_argument',
+      `${op}: the request is ${(size / 2 ** 20).toFixed(1)} MiB, over web mode's ${limit / 2 ** 20} MiB limit${LARGE_BODY_OPERATIONS.has(op) ? '; send fewer or smaller files at a time' : ''}`,
+    );
   }
   return Buffer.concat(chunks).toString('utf8');
 }

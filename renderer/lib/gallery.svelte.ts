@@ -9,7 +9,10 @@
    (selection is $state.raw), never mutated where a template reads them. */
 
 import {
+  LARGE_BODY_BYTES,
+  MAX_IMPORT_FILE_BYTES,
   MAX_PAGE,
+  StudioError,
   type BoardView,
   type ImageDetailView,
   type ImageKind,
@@ -33,8 +36,16 @@ const SIMILAR_K = 100;
 const SETTLE_MS = 150;
 /** How long a message about something that worked stays up. */
 const MESSAGE_MS = 12_000;
-/** The largest file gallery.import takes. */
-const MAX_IMPORT_BYTES = 64 * 2 ** 20;
+/**
+ * What one gallery.import call carries at most: web mode sends the bytes as base64 (4/3 bigger) and
+ * takes LARGE_BODY_BYTES a request, so a bigger drop goes in several calls (read one call at a time).
+ */
+const IMPORT_BATCH_BYTES = Math.floor((LARGE_BODY_BYTES * 0.7) / 2 ** 20) * 2 ** 20;
+/** The most files one drop takes. */
+const MAX_DROP_FILES = 100;
+const mib = (bytes: number): string => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
+/** A message as a sentence (the service's one-liners have no full stop). */
+const sentence = (text: string): string => (/[.!?]$/.test(text) ? text : `${text}.`);
 /** The most images one bulk action takes (the contract's limit). */
 export const MAX_BULK = 10_000;
 
@@ -516,51 +527,76 @@ export class GalleryState {
   // Import (files dropped on the gallery)
 
   importFiles = async (files: File[]): Promise<void> => {
-    const pictures = files.filter(
-      (f) => /^image\/(png|jpeg|webp)$/.test(f.type) || /\.(png|jpe?g|webp)$/i.test(f.name),
-    );
-    // The contract's limit per file: refused here, by name, rather than failing the whole drop.
-    const images = pictures.filter((f) => f.size > 0 && f.size <= MAX_IMPORT_BYTES);
-    const tooBig = pictures.filter((f) => !images.includes(f));
-    const refused = files.length - pictures.length;
-    if (tooBig.length)
-      this.#say(
-        `${tooBig.map((f) => f.name).join(', ')}: ${tooBig.length === 1 ? 'is' : 'are'} empty or over ${MAX_IMPORT_BYTES / 2 ** 20} MiB, not imported.`,
-        true,
-      );
-    if (!images.length && tooBig.length) return;
-    if (!images.length) {
-      this.#say(
-        files.length ? 'Only PNG, JPEG and WebP pictures can be imported.' : 'Nothing to import: drop image files.',
-        true,
-      );
+    if (!files.length) {
+      this.#say('Nothing to import: drop image files.', true);
       return;
     }
-    if (images.length > 100) {
-      this.#say(`Drop at most 100 files at a time (you dropped ${images.length}).`, true);
+    // What cannot be imported is named here, with why, before a byte is read: the rest still goes.
+    const refused: string[] = [];
+    const images: File[] = [];
+    for (const f of files) {
+      if (!(/^image\/(png|jpeg|webp)$/.test(f.type) || /\.(png|jpe?g|webp)$/i.test(f.name)))
+        refused.push(`${f.name}: not a PNG, JPEG or WebP picture`);
+      else if (f.size === 0) refused.push(`${f.name}: the file is empty`);
+      else if (f.size > MAX_IMPORT_FILE_BYTES)
+        refused.push(`${f.name}: ${mib(f.size)}, over the ${MAX_IMPORT_FILE_BYTES / 2 ** 20} MiB limit per file`);
+      else images.push(f);
+    }
+    if (images.length > MAX_DROP_FILES) {
+      this.#say(`Drop at most ${MAX_DROP_FILES} files at a time (you dropped ${images.length}).`, true);
       return;
+    }
+    if (!images.length) {
+      this.#say(`Nothing imported: ${refused.join('; ')}. Only PNG, JPEG and WebP pictures can be imported.`, true);
+      return;
+    }
+    const batches: File[][] = [];
+    for (const f of images) {
+      const last = batches.at(-1);
+      if (last && last.reduce((n, g) => n + g.size, 0) + f.size <= IMPORT_BATCH_BYTES) last.push(f);
+      else batches.push([f]);
     }
     this.importing = true;
+    const out = { imported: 0, duplicates: 0, jobs: [] as JobView[] };
+    let failed: string | null = null;
     try {
-      const payload = await Promise.all(
-        images.map(async (f) => ({
-          name: f.name.slice(0, 255) || 'image',
-          bytes: new Uint8Array(await f.arrayBuffer()),
-        })),
-      );
-      const out = await this.#api.galleryImport({ files: payload });
-      this.importJobs = out.jobs;
-      const parts = [`Imported ${plural(out.imported.length, 'image')}`];
-      if (out.duplicates.length) parts.push(`${plural(out.duplicates.length, 'file')} already in the library`);
-      if (refused) parts.push(`${plural(refused, 'file')} skipped (not a picture)`);
-      if (tooBig.length) parts.push(`${plural(tooBig.length, 'file')} skipped (empty or too big)`);
-      const jobs = out.jobs.length ? `; ${plural(out.jobs.length, 'encoding job')} queued` : '';
-      this.#say(`${parts.join(', ')}${jobs}.`);
-    } catch (err) {
-      this.#say(`Import failed: ${messageOf(err)}`, true);
+      for (const batch of batches) {
+        try {
+          const payload = await Promise.all(
+            batch.map(async (f) => ({
+              name: f.name.slice(0, 255) || 'image',
+              bytes: new Uint8Array(await f.arrayBuffer()),
+            })),
+          );
+          const got = await this.#api.galleryImport({ files: payload });
+          out.imported += got.imported.length;
+          out.duplicates += got.duplicates.length;
+          out.jobs.push(...got.jobs);
+          refused.push(...got.refused.map((r) => r.error));
+        } catch (err) {
+          // Every file of the call refused: the reasons name them. Anything else stops the drop.
+          if (err instanceof StudioError && err.code === 'invalid_argument') refused.push(messageOf(err));
+          else {
+            failed = messageOf(err);
+            break;
+          }
+        }
+      }
     } finally {
       this.importing = false;
     }
+    this.importJobs = out.jobs;
+    const said: string[] = [];
+    if (out.imported || out.duplicates) {
+      const parts = [`Imported ${plural(out.imported, 'image')}`];
+      if (out.duplicates) parts.push(`${plural(out.duplicates, 'file')} already in the library`);
+      const jobs = out.jobs.length ? `; ${plural(out.jobs.length, 'encoding job')} queued` : '';
+      said.push(`${parts.join(', ')}${jobs}.`);
+      if (failed) said.push(`Then the import failed: ${sentence(failed)}`);
+    } else if (failed) said.push(`Import failed: ${sentence(failed)}`);
+    if (refused.length) said.push(`${said.length ? 'Not imported' : 'Nothing imported'}: ${refused.join('; ')}.`);
+    const text = said.join(' ');
+    this.#say(text, failed !== null || refused.length > 0);
   };
 
   // ---------------------------------------------------------------------------------------------

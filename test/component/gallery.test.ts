@@ -3,6 +3,7 @@
 import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest';
 import { dayEnd, dayStart, GalleryState } from '../../renderer/lib/gallery.svelte.ts';
 import { GridPager } from '../../renderer/lib/pager.svelte.ts';
+import { StudioError } from '../../preload/contract.ts';
 import { FakeStudio, image } from './fake-api.ts';
 import { fakeLibrary } from './library.ts';
 
@@ -268,19 +269,103 @@ describe('GalleryState', () => {
     expect([...gallery.selected]).toEqual([29]);
   });
 
+  /** A File whose size is `bytes` without holding them; reading it is recorded (and gives 4 bytes). */
+  function sized(name: string, bytes: number, reads: string[]): File {
+    const file = new File([new Uint8Array([137, 80, 78, 71])], name, { type: 'image/png' });
+    Object.defineProperty(file, 'size', { value: bytes });
+    file.arrayBuffer = async () => {
+      reads.push(name);
+      return new Uint8Array([137, 80, 78, 71]).buffer;
+    };
+    return file;
+  }
+  const MiB = 2 ** 20;
+
   test('import takes only pictures, and says what it did', async () => {
     fake.on('gallery.import', ({ files }) => ({
       imported: files.map((_, k) => 40 + k),
       duplicates: [],
+      refused: [],
       jobs: [],
     }));
     const png = new File([new Uint8Array([137, 80, 78, 71])], 'fox.png', { type: 'image/png' });
     const text = new File(['hello'], 'notes.txt', { type: 'text/plain' });
+    await gallery.importFiles([png]);
+    expect(gallery.message).toBe('Imported 1 image.');
+    expect(gallery.messageIsError).toBe(false);
     await gallery.importFiles([png, text]);
-    expect(fake.calls('gallery.import')[0]?.files.map((f) => f.name)).toEqual(['fox.png']);
-    expect(gallery.message).toBe('Imported 1 image, 1 file skipped (not a picture).');
-    await gallery.importFiles([text]);
-    expect(gallery.message).toBe('Only PNG, JPEG and WebP pictures can be imported.');
+    expect(fake.calls('gallery.import')[1]?.files.map((f) => f.name)).toEqual(['fox.png']);
+    expect(gallery.message).toBe('Imported 1 image. Not imported: notes.txt: not a PNG, JPEG or WebP picture.');
     expect(gallery.messageIsError).toBe(true);
+    await gallery.importFiles([text]);
+    expect(gallery.message).toBe(
+      'Nothing imported: notes.txt: not a PNG, JPEG or WebP picture. Only PNG, JPEG and WebP pictures can be imported.',
+    );
+    expect(gallery.messageIsError).toBe(true);
+  });
+
+  test('a file over the limit is refused by name and limit before it is read; the rest of the drop is imported', async () => {
+    fake.on('gallery.import', ({ files }) => ({
+      imported: files.filter((f) => f.name !== 'fake.png').map((_, k) => 40 + k),
+      duplicates: [],
+      refused: files
+        .filter((f) => f.name === 'fake.png')
+        .map((f) => ({ name: f.name, error: `${f.name}: not a PNG, JPEG or WebP image` })),
+      jobs: [],
+    }));
+    const reads: string[] = [];
+    await gallery.importFiles([
+      sized('fox.png', 1000, reads),
+      sized('huge.png', 70 * MiB, reads),
+      sized('empty.png', 0, reads),
+      sized('fake.png', 10, reads),
+    ]);
+    expect(reads.sort()).toEqual(['fake.png', 'fox.png']);
+    expect(fake.calls('gallery.import')[0]?.files.map((f) => f.name)).toEqual(['fox.png', 'fake.png']);
+    expect(gallery.message).toBe(
+      'Imported 1 image. Not imported: huge.png: 70.0 MiB, over the 64 MiB limit per file; empty.png: the file is empty; fake.png: not a PNG, JPEG or WebP image.',
+    );
+    expect(gallery.messageIsError).toBe(true);
+  });
+
+  test('a large drop goes in several calls that each fit web mode’s request limit', async () => {
+    fake.on('gallery.import', ({ files }) => ({
+      imported: files.map((_, k) => 40 + k),
+      duplicates: [],
+      refused: [],
+      jobs: [],
+    }));
+    const reads: string[] = [];
+    await gallery.importFiles(['a', 'b', 'c', 'd'].map((n) => sized(`${n}.png`, 60 * MiB, reads)));
+    expect(fake.calls('gallery.import').map((c) => c.files.map((f) => f.name))).toEqual([
+      ['a.png', 'b.png'],
+      ['c.png', 'd.png'],
+    ]);
+    expect(gallery.message).toBe('Imported 4 images.');
+  });
+
+  test('a drop the service refuses whole, or a library that is gone, is said as the service says it', async () => {
+    fake.on('gallery.import', () => {
+      throw new StudioError(
+        'invalid_argument',
+        'a.png: not a PNG, JPEG or WebP image; b.png: the image data is damaged or cut short',
+      );
+    });
+    const reads: string[] = [];
+    await gallery.importFiles([sized('a.png', 10, reads), sized('b.png', 10, reads)]);
+    expect(gallery.message).toBe(
+      'Nothing imported: a.png: not a PNG, JPEG or WebP image; b.png: the image data is damaged or cut short.',
+    );
+    const gone =
+      'the library folder /media/usb/library is gone (deleted, moved, or on a disk that was unplugged); put it back and try again, or choose another library folder (Settings, or --library)';
+    fake.on('gallery.import', () => {
+      throw new StudioError('library', gone);
+    });
+    await gallery.importFiles([sized('a.png', 10, reads), sized('big.png', 100 * MiB, reads)]);
+    expect(gallery.message).toBe(
+      `Import failed: ${gone}. Not imported: big.png: 100.0 MiB, over the 64 MiB limit per file.`,
+    );
+    expect(gallery.messageIsError).toBe(true);
+    expect(gallery.importing).toBe(false);
   });
 });

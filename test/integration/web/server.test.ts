@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { WebSocket } from 'ws';
-import type { JobView, Reply, StudioEvent } from '../../../preload/contract.ts';
+import sharp from 'sharp';
+import type { ImportView, JobView, Reply, StudioEvent } from '../../../preload/contract.ts';
 import { fromWire, toWire } from '../../../preload/wire.ts';
 import { createStudioService, type StudioService } from '../../../main/service/studio.ts';
 import { startWebServer, type WebServer } from '../../../main/web/server.ts';
@@ -181,6 +182,40 @@ describe('web mode server: the contract over HTTP', () => {
     });
     assert.equal(response.status, 400);
     assert.match(await response.text(), /not valid JSON/);
+  });
+
+  it('answers a body over the limit with its reason, not a cut connection', async () => {
+    const response = await fetch(`${server.origin}/api/generate`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${server.token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ prompt: 'x'.repeat(3 * 2 ** 20) }),
+    });
+    assert.equal(response.status, 400);
+    const reply = fromWire(await response.text()) as Reply<unknown>;
+    assert.ok(!reply.ok);
+    assert.equal(reply.error.message, "generate: the request is 3.0 MiB, over web mode's 1 MiB limit");
+    assert.equal((await api('/api/engine.info', { body: {} })).status, 200, 'the server goes on');
+  });
+
+  it('imports the pictures of a drop and names the files it left out', async () => {
+    const png = new Uint8Array(
+      await sharp({ create: { width: 8, height: 8, channels: 3, background: '#208040' } })
+        .png()
+        .toBuffer(),
+    );
+    const { status, reply } = await api('/api/gallery.import', {
+      body: {
+        files: [
+          { name: 'leaf.png', bytes: png },
+          { name: 'notes.png', bytes: new TextEncoder().encode('not a picture') },
+        ],
+      },
+    });
+    assert.equal(status, 200);
+    assert.ok(reply.ok);
+    const value = reply.value as ImportView;
+    assert.equal(value.imported.length, 1);
+    assert.deepEqual(value.refused, [{ name: 'notes.png', error: 'notes.png: not a PNG, JPEG or WebP image' }]);
   });
 
   it('queues a generation, pushes job and progress events, and serves the images by URL', async () => {
