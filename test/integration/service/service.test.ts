@@ -109,6 +109,8 @@ describe('studio service: generation through the queue', () => {
 
   it('a job queued by a service that closed runs when the library is opened again', async () => {
     const first = open({ stepDelayMs: 20 });
+    const saved = await first.waitForJob((await call(first, 'generate', { prompt: 'zero', settings: {} })).id);
+    await settle(first);
     const slow = await call(first, 'generate', { prompt: 'one', settings: { stepsDecoder: 100 } });
     const waiting = await call(first, 'generate', { prompt: 'two', settings: {} });
     await new Promise((r) => setTimeout(r, 60));
@@ -119,6 +121,9 @@ describe('studio service: generation through the queue', () => {
     assert.equal(x.status, 'done');
     assert.equal(y.status, 'done');
     assert.equal(x.attempts, 1, 'a job given back on close does not spend an attempt');
+    // The window closed (or the studio quit) mid-job: what was saved before is all there.
+    assert.equal((await call(second, 'gallery.get', { id: saved.imageIds[0] })).image.prompt, 'zero');
+    assert.equal((await call(second, 'gallery.count', {})).count, 3);
   });
 
   it('maps engine failures to a failed job with a one-line error', async () => {
