@@ -239,11 +239,6 @@ export class GalleryState {
     void this.reload();
   };
 
-  setKinds = (kinds: ImageKind[]): void => {
-    this.kinds = kinds;
-    void this.reload();
-  };
-
   setBoard = (id: number | null): void => {
     this.boardId = id;
     this.shelf = 'all';

@@ -231,14 +231,18 @@ describe('studio E2E (web mode, headless Chromium)', { skip }, () => {
         'newest first',
       );
 
-      // Kind: the four variations, then the two generated images.
-      const kind = page.getByRole('group', { name: 'Filters' }).getByLabel('Kind');
-      await kind.selectOption('variation');
+      // Kind: the four variations, the two generated images, then both kinds at once.
+      const kind = page.getByRole('group', { name: 'Filters' }).getByRole('group', { name: 'Kind' });
+      await kind.getByLabel('Variations').check();
       await says('4 images (filtered)');
-      await kind.selectOption('generated');
+      await kind.getByLabel('Variations').uncheck();
+      await kind.getByLabel('Generated').check();
       await says('2 images (filtered)');
       assert.deepEqual(await Promise.all([0, 1].map(idAt)), ids.slice(4));
-      await kind.selectOption('');
+      await kind.getByLabel('Variations').check();
+      await says('6 images (filtered)');
+      await kind.getByLabel('Variations').uncheck();
+      await kind.getByLabel('Generated').uncheck();
       await says(/^6 images$/);
 
       // Sort: oldest first reverses the grid.
@@ -518,7 +522,7 @@ describe('studio E2E (web mode, headless Chromium)', { skip }, () => {
     assert.equal(await toggle.getAttribute('aria-expanded'), 'false');
     assert.equal(await page.getByRole('group', { name: 'Filters' }).count(), 0);
     await toggle.click();
-    await page.getByRole('group', { name: 'Filters' }).getByLabel('Kind').selectOption('variation');
+    await page.getByRole('group', { name: 'Kind' }).getByLabel('Variations').check();
     await page.getByTestId('gallery-summary').getByText('(filtered)', { exact: false }).waitFor();
     await toggle.click();
     assert.equal(
@@ -835,7 +839,7 @@ describe('gallery at 100,000 images (web mode, headless Chromium)', { skip }, ()
       assert.equal(await idOf(deep), 7 * (starred - 9_000));
 
       // Starred imports (ids ≡ 35 mod 42): one click, then "Select all" takes every one, loaded or not.
-      await page.getByRole('group', { name: 'Filters' }).getByLabel('Kind').selectOption('import');
+      await page.getByRole('group', { name: 'Kind' }).getByLabel('Imports').check();
       const imports = Math.floor((BIG_N - 35) / 42) + 1;
       await page.getByTestId('gallery-summary').getByText(`${imports.toLocaleString()} images (filtered)`).waitFor();
       await page.locator('li[data-index="0"] button.thumb').click();
@@ -844,7 +848,7 @@ describe('gallery at 100,000 images (web mode, headless Chromium)', { skip }, ()
       await bar.getByTestId('selection-count').getByText(`${imports.toLocaleString()} selected`).waitFor();
       await page.getByTestId('gallery-message').getByText(`Selected all ${imports.toLocaleString()} images.`).waitFor();
       await bar.getByRole('button', { name: 'Clear selection' }).click();
-      await page.getByRole('group', { name: 'Filters' }).getByLabel('Kind').selectOption('');
+      await page.getByRole('group', { name: 'Kind' }).getByLabel('Imports').uncheck();
       await page.getByTestId('gallery-summary').getByText(`${starred.toLocaleString()} images`).waitFor();
 
       // Words matching every image: the count is not known ahead, so the grid grows as it is scrolled.
