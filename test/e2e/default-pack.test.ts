@@ -72,6 +72,9 @@ const made = {
 /** What the library held before the restart. */
 let saved: { ids: number[]; lineage: Map<number, ImageDetail['parents']> };
 
+/** What the page's theme check reads (the page runs in Chromium, not here). */
+type ThemeGlobals = { document: { documentElement: { dataset: Record<string, string | undefined> } } };
+
 /** A screenshot of the view: one in the run's folder, or the full set where STUDIO_SCREENSHOTS says. */
 async function view(name: string): Promise<void> {
   if (process.env.STUDIO_SCREENSHOTS) return shots(page, name, 300);
@@ -146,6 +149,7 @@ describe('studio E2E on the default pack (emoji-tiny, web mode, headless Chromiu
     await browser?.close();
     await stopWebMode(server);
     rmSync(libraryDir, { recursive: true, force: true });
+    rmSync(`${libraryDir}-config`, { recursive: true, force: true });
     console.log(`# screenshots: ${process.env.STUDIO_SCREENSHOTS ?? shotDir}`);
   });
 
@@ -188,6 +192,7 @@ describe('studio E2E on the default pack (emoji-tiny, web mode, headless Chromiu
 
       await gallery();
       await says(/^3 images$/);
+      await gridShows((ids) => ids.length === 3, 'the three images');
       const [apple, otherCat, cat] = await gridIds(); // newest first
       Object.assign(made, { cat: cat!, otherCat: otherCat!, apple: apple! });
       assert.match((await tileButton(made.cat).getAttribute('aria-label')) ?? '', new RegExp(`: ${CAT}`));
@@ -500,4 +505,45 @@ describe('studio E2E on the default pack (emoji-tiny, web mode, headless Chromiu
     await view('gallery-import');
     assert.deepEqual(problems, []);
   });
+
+  it(
+    'Models verifies the default pack; Settings switches the theme; About and the shortcuts open',
+    { timeout: 120_000 },
+    async () => {
+      await page.getByRole('tab', { name: 'Models' }).click();
+      await page.getByRole('heading', { name: 'Model packs' }).waitFor();
+      await page.getByRole('button', { name: /^Verify the files of Emoji tiny/ }).click();
+      await page
+        .getByTestId('models-message')
+        .getByText('files match manifest.json', { exact: false })
+        .waitFor({ timeout: 60_000 });
+      await view('models');
+
+      await page.getByRole('tab', { name: 'Settings' }).click();
+      await page.getByRole('radio', { name: 'Dark' }).check();
+      await page.waitForFunction(
+        () => (globalThis as unknown as ThemeGlobals).document.documentElement.dataset.theme === 'dark',
+      );
+      await page.getByRole('radio', { name: 'Same as the system' }).check();
+      await page.waitForFunction(
+        () => (globalThis as unknown as ThemeGlobals).document.documentElement.dataset.theme === undefined,
+      );
+      await view('settings');
+
+      await page.getByRole('button', { name: 'About' }).click();
+      const about = page.getByRole('dialog', { name: 'About unCLIP Studio' });
+      await about.getByRole('group', { name: 'ATTRIBUTION.md' }).getByText('ATTRIBUTION.md', { exact: true }).click();
+      await about.getByText('Attribution: data this model was trained on', { exact: true }).waitFor();
+      await view('about');
+      await page.keyboard.press('Escape');
+      await about.waitFor({ state: 'hidden' });
+
+      await page.getByRole('tab', { name: 'Gallery' }).click();
+      await page.keyboard.press('?');
+      await page.getByRole('dialog', { name: 'Keyboard shortcuts' }).waitFor();
+      await view('shortcuts');
+      await page.keyboard.press('Escape');
+      assert.deepEqual(problems, []);
+    },
+  );
 });

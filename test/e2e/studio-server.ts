@@ -71,7 +71,13 @@ export function startWebMode(
         '--threads',
         String(flags.threads ?? 1),
       ],
-      { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, UNCLIP_LIBRARY: dir } },
+      {
+        cwd: root,
+        stdio: ['ignore', 'pipe', 'pipe'],
+        // Its own app data folder beside the library (settings.json): the user's saved pack, backend or
+        // theme must not steer a test, nor a test's choices the user's studio.
+        env: { ...process.env, UNCLIP_LIBRARY: dir, XDG_CONFIG_HOME: `${dir}-config` },
+      },
     );
     onChild(child);
     const timer = setTimeout(() => reject(new Error(`web mode did not announce a URL:\n${serverLog}`)), 120_000);

@@ -46,6 +46,7 @@ describe('studio E2E (web mode, headless Chromium)', { skip }, () => {
     await browser?.close();
     serverProcess?.kill('SIGTERM');
     rmSync(libraryDir, { recursive: true, force: true });
+    rmSync(`${libraryDir}-config`, { recursive: true, force: true });
   });
 
   it('announces a loopback URL with a token', () => {
@@ -681,6 +682,7 @@ describe('gallery at 100,000 images (web mode, headless Chromium)', { skip }, ()
     await bigBrowser?.close();
     bigServer?.kill('SIGTERM');
     rmSync(bigDir, { recursive: true, force: true });
+    rmSync(`${bigDir}-config`, { recursive: true, force: true });
   });
 
   /** The id in a tile button's name ("Open image 123: …"). */
