@@ -1,5 +1,6 @@
 // The studio's keyboard shortcuts, listed once: App.svelte's window handler acts on the global ones
-// and the help overlay (ShortcutsDialog, opened with ?) shows all of them, so the two cannot drift.
+// and the help overlay (ShortcutsDialog, opened with ? or from the Gallery's sidebar) shows all of
+// them, so the two cannot drift.
 
 export interface Shortcut {
   /** Keys pressed together, as shown in <kbd>s ("Ctrl" reads "⌘" on a Mac). */
@@ -41,12 +42,24 @@ export const SHORTCUT_GROUPS: ShortcutGroup[] = [
       { keys: ['Enter'], does: 'Open the image details' },
       { keys: ['Space'], does: 'Select or deselect' },
       { keys: ['Shift', '←↑→↓'], does: 'Extend the selection' },
+      { keys: ['Shift', 'click'], does: 'Select a range' },
+      { keys: ['Ctrl', 'click'], does: 'Add one to the selection' },
       { keys: ['Ctrl', 'A'], does: 'Select every image shown' },
       { keys: ['S'], does: 'Star or unstar' },
       { keys: ['Delete'], does: 'Move to the trash (restore, in the trash)' },
+      { keys: ['Esc'], does: 'Close the details, else clear the selection' },
     ],
   },
 ];
+
+/** Whether the help overlay is open (App shows it; ? and the Gallery's sidebar open it). */
+class ShortcutsHelp {
+  open = $state(false);
+  show = (): void => {
+    this.open = true;
+  };
+}
+export const shortcutsHelp = new ShortcutsHelp();
 
 /** True on macOS, where the studio's "Ctrl" shortcuts are ⌘. */
 export const isMac = (): boolean => /Mac|iPhone|iPad/.test(navigator.platform || navigator.userAgent);
