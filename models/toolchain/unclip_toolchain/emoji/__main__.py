@@ -61,6 +61,22 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-steps", type=int, default=None)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2, help="train: torch threads (1 on a shared, oversubscribed CPU)")
+    p = sub.add_parser("prior-curve", help="diffusion prior resumed from the pack, trained in chunks with held-out "
+                                           "evaluation until it stops improving (see prior_curve.py)")
+    p.add_argument("action", choices=("init", "run", "table", "export", "refresh-eval", "hashes"),
+                   help="init: run dir from the pack's weights; run: train + evaluate; table: the curve as markdown; "
+                        "export: a snapshot's prior.onnx into --pack; refresh-eval: its prior-dependent eval.json "
+                        "figures; hashes: manifest sha256s after editing the card")
+    p.add_argument("--work", type=Path, default=None, help="default models/work/prior-curve")
+    p.add_argument("--data", type=Path, default=DATA_DIR)
+    p.add_argument("--pack", type=Path, default=DEFAULT_PACK)
+    p.add_argument("--every", type=int, default=500, help="run: training steps between evaluations")
+    p.add_argument("--patience", type=int, default=2, help="run: stop after this many evaluations without a new best")
+    p.add_argument("--minutes", type=float, default=60.0, help="run: wall minutes at most (resumes)")
+    p.add_argument("--step", type=int, default=None,
+                   help="export / refresh-eval: the snapshot's step (default: the best)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=1, help="run: torch threads (1 on the shared CPU)")
     a = ap.parse_args(argv)
 
     if a.cmd == "data":
@@ -90,6 +106,10 @@ def main(argv: list[str] | None = None) -> int:
         from .evaluate import evaluate
 
         evaluate(a.run, a.data, a.out, n_prompts=a.prompts, sheet_prompts=a.sheet_prompts)
+    elif a.cmd == "prior-curve":
+        from . import prior_curve
+
+        prior_curve.main(a)
     elif a.cmd == "ar-prior":
         from . import ar_prior
 

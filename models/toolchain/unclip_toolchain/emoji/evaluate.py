@@ -143,7 +143,7 @@ def concept_hits(data, gallery, emb: torch.Tensor, keys_per_row: list[list[str]]
 
 
 @torch.no_grad()
-def eval_prior(data, comps, pipe, gallery, n: int = 200) -> dict:
+def eval_prior(data, comps, pipe, gallery, n: int = 200, seed: int = 0) -> dict:
     keys = sorted(data.concept_keys, key=lambda k: _hash("prior-eval:" + k))[:n]
     caps, imgs = [], []
     for i, key in enumerate(keys):
@@ -153,7 +153,7 @@ def eval_prior(data, comps, pipe, gallery, n: int = 200) -> dict:
         caps.append(cap)
         imgs.append(compose(data.rgba[j:j + 1], [comp]))
     z_true = image_embeds(comps["image_encoder"], torch.cat(imgs))
-    g = torch.Generator().manual_seed(0)
+    g = torch.Generator().manual_seed(seed)
     z_pred = torch.cat([sample_prior(pipe, caps[i:i + 50], g) for i in range(0, len(caps), 50)])
     te = TextEncoder(comps["text_encoder"])
     t_emb = te.encode(caps)[0]

@@ -129,6 +129,9 @@ class Stage:
         self.precision = precision
         self.batches = Batches(data, seed + 1000 * (STAGES.index(self.name) + 1))
         self.step = 0
+        # step at which the lr warm-up (re)starts: 0, or where a run resumed without its optimiser state (a
+        # prior rebuilt from a pack, see prior_curve.py), so fresh AdamW moments are warmed up again
+        self.warmup_from = 0
         self.elapsed = 0.0
         self.modules: dict[str, torch.nn.Module] = {}
         self.emas: dict[str, EMA] = {}
@@ -152,6 +155,7 @@ class Stage:
 
     def state(self) -> dict:
         return {"stage": self.name, "step": self.step, "elapsed": self.elapsed, "sizes": sizes_to_json(self.sizes),
+                "warmup_from": self.warmup_from,
                 "precision": self.precision,
                 "model": {k: m.state_dict() for k, m in self.modules.items()},
                 "ema": {k: e.state_dict() for k, e in self.emas.items()},
@@ -174,6 +178,7 @@ class Stage:
             self.batches.load_state(ck["batches"])
             torch.set_rng_state(ck["torch_rng"])
             self.step, self.elapsed = ck["step"], ck["elapsed"]
+            self.warmup_from = ck.get("warmup_from", 0)
             log(self.run_dir, f"{self.name}: resumed at step {self.step} ({self.elapsed / 60:.1f} min trained, "
                               f"{self.precision})")
         else:
@@ -194,7 +199,8 @@ class Stage:
         start = last_save = last_log = time.time()
         t_prev, acc, n, cnt = start, {}, 0, 0
         while time.time() - start < minutes * 60 and (max_steps is None or n < max_steps):
-            lr = lr_at(self.step, LR[self.name], self.elapsed / (budget_minutes * 60) if budget_minutes else None)
+            lr = lr_at(self.step - self.warmup_from, LR[self.name],
+                       self.elapsed / (budget_minutes * 60) if budget_minutes else None)
             for g in self.opt.param_groups:
                 g["lr"] = lr
             loss, parts = self.loss()
