@@ -5,7 +5,7 @@
 // Pure module: no Electron, no Node, no DOM.
 
 import { z } from 'zod';
-import type { Backend, BackendSupport, EngineInfo, ProgressEvent } from '../main/engine/api.ts';
+import type { Backend, BackendSupport, EngineInfo, ProgressEvent, TokenCount } from '../main/engine/api.ts';
 import { BACKENDS, LIMITS } from '../main/engine/settings.ts';
 import {
   IMAGE_KINDS,
@@ -373,13 +373,8 @@ export interface SettingsView {
   note?: string;
 }
 
-export interface PromptTokensView {
-  /** Content tokens of the prompt (before any cut). */
-  tokens: number;
-  /** Content tokens the pack's text encoder takes (77 − 2 for CLIP: BOS and EOS take the others). */
-  limit: number;
-  truncated: boolean;
-}
+/** A prompt's token count in the running pack (prompt.tokens). */
+export type PromptTokensView = TokenCount;
 
 // ---------------------------------------------------------------------------------------------
 // The operation table

@@ -73,6 +73,7 @@ export function createUtilityEngine({ modulePath, args = [], fork }: UtilityEngi
     generate: async (request, options) => current().client.generate(request, options),
     manipulate: async (request, options) => current().client.manipulate!(request, options),
     embedText: async (text) => current().client.embedText!(text),
+    countTokens: async (text) => current().client.countTokens!(text),
     async close() {
       closed = true;
       const r = running;

@@ -104,6 +104,14 @@ export interface BackendSupport {
   reason?: string;
 }
 
+export interface TokenCount {
+  /** Content tokens of the prompt (before any cut). */
+  tokens: number;
+  /** Content tokens the text encoder takes (max_length − 2: BOS and EOS take the others). */
+  limit: number;
+  truncated: boolean;
+}
+
 export interface EngineInfo {
   pack: PackInfo;
   /** Backends this platform's onnxruntime offers. */
@@ -182,5 +190,7 @@ export interface EngineClient {
   ): Promise<ManipulationResult>;
   /** The CLIP text embedding z_t of a text (semantic search); engines over the worker protocol have it. */
   embedText?(text: string): Promise<Float32Array>;
+  /** How many tokens a prompt takes in the pack's tokenizer, and whether the text encoder cuts it. */
+  countTokens?(text: string): Promise<TokenCount>;
   close(): Promise<void>;
 }

@@ -9,6 +9,7 @@ import type {
   ManipulationRequest,
   ManipulationResult,
   ProgressEvent,
+  TokenCount,
 } from './api.ts';
 import { isReply, type EngineRequest, type MessagePortLike } from './protocol.ts';
 
@@ -19,6 +20,7 @@ interface Pending {
 }
 
 export interface PortEngineClient extends EngineClient {
+  countTokens(text: string): Promise<TokenCount>;
   /** Rejects every call in flight (e.g. the worker died); later calls are rejected too. */
   dispose(reason: Error): void;
 }
@@ -104,6 +106,7 @@ export function createPortEngineClient(port: MessagePortLike): PortEngineClient 
       ),
 
     embedText: (text: string) => call<Float32Array>((id) => ({ type: 'embedText', id, text })).promise,
+    countTokens: (text: string) => call<TokenCount>((id) => ({ type: 'countTokens', id, text })).promise,
 
     async close() {
       if (disposed) return;

@@ -1,6 +1,6 @@
 // The engine inside one thread/process: owns the pack (sessions created once), warms it up, runs
 // generations one at a time. serve.ts puts a message loop around it; the CLI's bench uses it directly.
-import type { Backend, EngineInfo, GenerateResult, ManipulationResult, ProgressEvent } from './api.ts';
+import type { Backend, EngineInfo, GenerateResult, ManipulationResult, ProgressEvent, TokenCount } from './api.ts';
 import { availableBackends, backendSupport } from './backends.ts';
 import { Pack } from './pack.ts';
 import { defaultPackDir } from './packs.ts';
@@ -85,6 +85,16 @@ export class Engine {
       throw new InputError(`text: ${text.length} characters is too long (at most ${LIMITS.promptChars})`);
     const [cond] = await encodeTexts(await this.pack(), [text]);
     return cond!.embeds;
+  }
+
+  /** The prompt's tokens in the pack's own tokenizer (Create warns while typing when the end would be cut). */
+  async countTokens(text: unknown): Promise<TokenCount> {
+    if (typeof text !== 'string') throw new InputError('text: must be a string');
+    if (text.length > LIMITS.promptChars)
+      throw new InputError(`text: ${text.length} characters is too long (at most ${LIMITS.promptChars})`);
+    const { tokenizer } = await this.pack();
+    const { contentTokens, truncated } = tokenizer.encode(text);
+    return { tokens: contentTokens, limit: tokenizer.spec.max_length - 2, truncated };
   }
 
   async close(): Promise<void> {

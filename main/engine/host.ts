@@ -71,6 +71,7 @@ export function createWorkerEngine(options: WorkerEngineOptions = {}): EngineCli
     generate: async (request, opts) => current().client.generate(request, opts),
     manipulate: async (request, opts) => current().client.manipulate!(request, opts),
     embedText: async (text) => current().client.embedText!(text),
+    countTokens: async (text) => current().client.countTokens!(text),
     async close() {
       closed = true;
       const r = running;

@@ -7,6 +7,7 @@ export type EngineRequest =
   | { type: 'generate'; id: number; request: GenerateRequest; progress: boolean }
   | { type: 'manipulate'; id: number; request: ManipulationRequest; progress: boolean }
   | { type: 'embedText'; id: number; text: string }
+  | { type: 'countTokens'; id: number; text: string }
   | { type: 'cancel'; id: number }
   | { type: 'close'; id: number };
 
@@ -26,7 +27,7 @@ export function isRequest(msg: unknown): msg is EngineRequest {
   const m = msg as { type?: unknown; id?: unknown };
   return (
     typeof m.id === 'number' &&
-    ['info', 'generate', 'manipulate', 'embedText', 'cancel', 'close'].includes(m.type as string)
+    ['info', 'generate', 'manipulate', 'embedText', 'countTokens', 'cancel', 'close'].includes(m.type as string)
   );
 }
 

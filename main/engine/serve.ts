@@ -122,6 +122,12 @@ export function serveEngine(
           (err) => fail(msg.id, err),
         );
         break;
+      case 'countTokens':
+        engine.countTokens(msg.text).then(
+          (value) => reply({ type: 'result', id: msg.id, value }),
+          (err) => fail(msg.id, err),
+        );
+        break;
       case 'generate':
       case 'manipulate':
         queue.push(msg);

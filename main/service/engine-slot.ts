@@ -59,6 +59,11 @@ export class EngineSlot {
         if (!e.embedText) throw new StudioError('engine', 'this engine cannot embed text');
         return e.embedText(text);
       },
+      countTokens: async (text) => {
+        const e = await ready();
+        if (!e.countTokens) throw new StudioError('engine', 'this engine cannot count tokens');
+        return e.countTokens(text);
+      },
       close: async () => {
         await this.switching.catch(() => undefined);
         await this.current.close();

@@ -30,7 +30,6 @@ import {
 } from '../../preload/contract.ts';
 import { aboutView, REPOSITORY_APP_DIR } from './about.ts';
 import { EngineSlot, type EngineConfig, type StartEngine } from './engine-slot.ts';
-import { promptTokenCounter } from './prompt-tokens.ts';
 import { oneLine, toStudioError } from './errors.ts';
 import { findPacks, importPack, packView, verifyPack, type FoundPack, type PackFolders } from './packs.ts';
 import { appDataDir } from './paths.ts';
@@ -111,7 +110,6 @@ export function createStudioService({
   const listeners = new Set<(event: StudioEvent) => void>();
   const slot = new EngineSlot(firstEngine, engineConfig, startEngine);
   const engine = slot.client;
-  const countTokens = promptTokenCounter();
   let libraryDir = resolve(firstLibraryDir);
   let library: Library | null = null;
   let runner: JobRunner | null = null;
@@ -329,7 +327,8 @@ export function createStudioService({
     },
 
     async 'prompt.tokens'({ prompt }) {
-      return countTokens((await engine.info()).pack.dir, prompt);
+      if (!engine.countTokens) throw new StudioError('engine', 'this engine cannot count tokens');
+      return engine.countTokens(prompt);
     },
 
     async 'library.info'() {

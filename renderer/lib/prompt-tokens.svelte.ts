@@ -21,6 +21,14 @@ export class PromptTokensState {
   /** Counts `prompt` after a pause in typing; answers that arrive late for an older prompt are dropped. */
   check = (prompt: string): void => {
     if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = null;
+    // An empty prompt takes no tokens: nothing to ask.
+    if (!prompt.trim()) {
+      this.#asked++;
+      this.view = null;
+      this.prompt = prompt;
+      return;
+    }
     this.#timer = setTimeout(() => void this.#ask(prompt), DELAY_MS);
   };
 

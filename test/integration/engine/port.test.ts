@@ -62,3 +62,16 @@ test('info, generate with progress, errors and cancel over a structured-clone po
   await assert.rejects(second, { name: 'AbortError' });
   assert.equal((await first).images.length, 1);
 });
+
+test('countTokens: the pack tokenizer over the port, the cut at max_length − 2 content tokens', async () => {
+  assert.deepEqual(await client.countTokens('a red apple'), { tokens: 3, limit: 75, truncated: false });
+  assert.deepEqual(await client.countTokens(''), { tokens: 0, limit: 75, truncated: false });
+  const exact = Array.from({ length: 75 }, () => 'a').join(' ');
+  assert.deepEqual(await client.countTokens(exact), { tokens: 75, limit: 75, truncated: false });
+  const long = await client.countTokens(Array.from({ length: 80 }, (_, i) => `word${i}`).join(' '));
+  assert.ok(long.tokens > 75 && long.truncated, JSON.stringify(long));
+  await assert.rejects(client.countTokens('x'.repeat(10_001)), {
+    name: 'InputError',
+    message: /^text: 10001 characters/,
+  });
+});

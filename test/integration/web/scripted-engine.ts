@@ -104,6 +104,11 @@ export function createScriptedEngine(options: { stepDelayMs?: number } = {}): En
     async embedText(text: string) {
       return scriptedEmbedding(text);
     },
+    // One token a word, CLIP's 75 content tokens.
+    async countTokens(text: string) {
+      const tokens = text.split(/\s+/).filter(Boolean).length;
+      return { tokens, limit: 75, truncated: tokens > 75 };
+    },
     async manipulate(request: ManipulationRequest, opts = {}): Promise<ManipulationResult> {
       const pack = scriptedInfo.pack;
       for (let step = 1; step <= 3; step++) {

@@ -4,6 +4,7 @@ import {
   apiFromBridge,
   eventNames,
   isOperationName,
+  LIMITS,
   mediaPath,
   parseMediaPath,
   listenerName,
@@ -96,6 +97,12 @@ describe('contract: argument validation', () => {
   });
 
   it('treats a missing argument as an empty object', () => {
+    assert.deepEqual(parseArgs('prompt.tokens', { prompt: 'a cat' }), { prompt: 'a cat' });
+    assert.match(invalid('prompt.tokens', {}).message, /^prompt\.tokens: prompt/);
+    assert.match(
+      invalid('prompt.tokens', { prompt: 'x'.repeat(LIMITS.promptChars + 1) }).message,
+      /^prompt\.tokens: prompt/,
+    );
     assert.deepEqual(parseArgs('engine.info', undefined), {});
     assert.deepEqual(parseArgs('about', undefined), {});
   });
