@@ -31,6 +31,18 @@ export interface JobProgress {
   total: number;
   etaMs?: number;
   phase?: 'invert' | 'decode';
+  /**
+   * Share of the whole job done, 0–1: time spent over time spent plus the engine's ETA for the rest of the
+   * job (all stages), so one bar runs through every stage instead of restarting at each; it never goes back.
+   */
+  fraction?: number;
+}
+
+/** elapsed / (elapsed + ETA), or undefined while the engine cannot tell (its ETA is 0 before a timed step). */
+function shareDone(elapsedMs: number, etaMs: number | undefined, last: boolean): number | undefined {
+  if (last) return 1;
+  if (etaMs === undefined || etaMs <= 0 || elapsedMs < 0) return undefined;
+  return elapsedMs / (elapsedMs + etaMs);
 }
 
 /** How often the list is read again while jobs are active (events missed while a socket reconnected). */
@@ -64,7 +76,7 @@ export class QueueState {
   /** Queued and running jobs, and failures not yet dismissed. */
   jobs = $state.raw<JobView[]>([]);
   /** Live progress by job id (from progress events). */
-  live = $state.raw<Record<number, ProgressView>>({});
+  live = $state.raw<Record<number, ProgressView & { fraction?: number }>>({});
   /** Blob URL of each running job's latest x0 preview. */
   previews = $state.raw<Record<number, string>>({});
   /** The last job status worth saying out loud (an aria-live region reads it). */
@@ -185,8 +197,13 @@ export class QueueState {
         total: event.total,
         etaMs: event.etaMs,
         ...(event.manipulation ? { phase: event.manipulation.phase } : {}),
+        ...(event.fraction !== undefined ? { fraction: event.fraction } : {}),
       };
-    return job.progress;
+    // After a reload: the stored progress, its share from the job's start time.
+    if (!job.progress) return null;
+    const fraction =
+      job.startedAt !== null ? shareDone(Date.now() - job.startedAt, job.progress.etaMs, false) : undefined;
+    return { ...job.progress, ...(fraction !== undefined ? { fraction } : {}) };
   };
 
   #update(job: JobView): void {
@@ -216,7 +233,11 @@ export class QueueState {
   }
 
   #progress(event: ProgressView): void {
-    this.live = { ...this.live, [event.jobId]: event };
+    const last = event.step >= event.total && event.etaMs === 0 && event.stage === 'super_res';
+    const share = shareDone(event.elapsedMs, event.etaMs, last);
+    const before = this.live[event.jobId]?.fraction;
+    const fraction = share === undefined ? before : Math.max(before ?? 0, share);
+    this.live = { ...this.live, [event.jobId]: { ...event, ...(fraction !== undefined ? { fraction } : {}) } };
     if (event.preview) {
       const bytes = event.preview as Uint8Array<ArrayBuffer>;
       const url = URL.createObjectURL(new Blob([bytes], { type: 'image/png' }));

@@ -97,11 +97,17 @@ describe('QueuePanel', () => {
     expect(within(running).getByText('Decoder (embedding → image)')).toBeVisible();
     expect(within(running).getByText('step 6/24 · ETA 12 s')).toBeVisible();
     const bar = within(running).getByRole('progressbar', { name: 'Progress of job 1' });
-    expect(bar).toHaveAttribute('max', '24');
-    expect(bar).toHaveAttribute('value', '6');
+    // One bar for the whole job: elapsed / (elapsed + ETA of every stage left) = 1 / 13.4.
+    expect(bar).toHaveAttribute('max', '100');
+    expect(bar).toHaveAttribute('value', '7');
 
     fake.emit('progress', { jobId: 1, stage: 'decoder', step: 20, total: 24, elapsedMs: 4000, etaMs: 800 });
     expect(await within(running).findByText('step 20/24 · ETA 0.8 s')).toBeVisible();
+    expect(bar).toHaveAttribute('value', '83');
+    // The next stage starts at step 1 of its own, and the bar does not go back with it.
+    fake.emit('progress', { jobId: 1, stage: 'super_res', step: 1, total: 7, elapsedMs: 4100, etaMs: 1500 });
+    expect(await within(running).findByText('step 1/7 · ETA 1.5 s')).toBeVisible();
+    expect(bar).toHaveAttribute('value', '83');
     const vary = screen.getByRole('listitem', { name: 'Variations · job 3' });
     expect(within(vary).getByText('waiting #3')).toBeVisible();
     expect(within(vary).getByText('of image 9 × 4')).toBeVisible();

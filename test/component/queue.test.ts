@@ -96,9 +96,18 @@ describe('QueueState', () => {
     fake.emit('job', running);
     expect(queue.progressOf(running)).toEqual({ stage: 'prior', step: 1, total: 10 });
     fake.emit('progress', progress(3, { manipulation: { phase: 'invert' } }));
-    expect(queue.progressOf(running)).toEqual({ stage: 'decoder', step: 3, total: 12, etaMs: 2700, phase: 'invert' });
+    expect(queue.progressOf(running)).toMatchObject({
+      stage: 'decoder',
+      step: 3,
+      total: 12,
+      etaMs: 2700,
+      phase: 'invert',
+    });
+    const first = queue.progressOf(running)!.fraction!;
     fake.emit('progress', progress(3, { step: 11, etaMs: 200 }));
     expect(queue.progressOf(running)).toMatchObject({ step: 11, etaMs: 200 });
+    // The share of the whole job done grows with elapsed / (elapsed + ETA).
+    expect(queue.progressOf(running)!.fraction).toBeGreaterThan(first);
     // An ended job forgets its live progress.
     fake.emit('job', { ...running, status: 'done' });
     expect(queue.live).toEqual({});
