@@ -361,8 +361,15 @@ describe('studio E2E on the default pack (emoji-tiny, web mode, headless Chromiu
         await box.getByRole('button', { name: 'Search', exact: true }).click();
       };
       /** Runs a ranked query from the UI; once the grid shows the service's answer, its ids in order. */
-      const ranked = async (action: () => Promise<void>): Promise<number[]> => {
-        const reply = page.waitForResponse((r) => r.url().includes('/api/gallery.similar'));
+      // The reply to this query's text: ticking "By meaning" with words already in the box sends one
+      // query and Search another, and a late reply of the previous query must not be taken for this one.
+      // `query`: the text, or #id for "more like this".
+      const ranked = async (query: string, action: () => Promise<void>): Promise<number[]> => {
+        const reply = page.waitForResponse((r) => {
+          if (!r.url().includes('/api/gallery.similar')) return false;
+          const body = r.request().postDataJSON() as { text?: string; id?: number } | null;
+          return (body?.text ?? `#${body?.id}`) === query;
+        });
         await action();
         const ids = ((await (await reply).json()) as { value: { id: number }[] }).value.map((i) => i.id);
         await gridShows((now) => now.join() === ids.join(), `the ranking ${ids.join(', ')}`);
@@ -386,10 +393,10 @@ describe('studio E2E on the default pack (emoji-tiny, web mode, headless Chromiu
       await gridShows((ids) => ids.join() === String(made.apple), 'the apple');
 
       // By meaning (the text's CLIP embedding against the images'): the apple first for "apple", last for "a cat".
-      const forApple = await ranked(() => search('apple', true));
+      const forApple = await ranked('apple', () => search('apple', true));
       await says(new RegExp(`^${all} closest in meaning to “apple”`));
       assert.equal(forApple[0], made.apple, `the apple ranks first for “apple”: ${forApple.join(', ')}`);
-      const forCat = await ranked(() => search('a cat', true));
+      const forCat = await ranked('a cat', () => search('a cat', true));
       await says(new RegExp(`^${all} closest in meaning to “a cat”`));
       assert.equal(forCat.at(-1), made.apple, `the apple ranks last for “a cat”: ${forCat.join(', ')}`);
       // Each tile shows its score, best first.
@@ -404,7 +411,7 @@ describe('studio E2E on the default pack (emoji-tiny, web mode, headless Chromiu
       await says(`${all} images`);
 
       // More like this on the cat: its variations and the other cat (the same prompt) before the apple, which is last.
-      const like = await ranked(() =>
+      const like = await ranked(`#${made.cat}`, () =>
         grid()
           .getByRole('button', { name: `More like image ${made.cat}`, exact: true })
           .click(),
