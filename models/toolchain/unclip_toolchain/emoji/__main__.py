@@ -1,4 +1,5 @@
-"""CLI: python -m unclip_toolchain.emoji {data,train,assemble,export,eval,all,ar-prior} (see --help of each)."""
+"""CLI: python -m unclip_toolchain.emoji {data,train,assemble,export,eval,all,ar-prior,prior-curve,decoder-curve}
+(see --help of each)."""
 
 from __future__ import annotations
 
@@ -61,22 +62,30 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-steps", type=int, default=None)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2, help="train: torch threads (1 on a shared, oversubscribed CPU)")
-    p = sub.add_parser("prior-curve", help="diffusion prior resumed from the pack, trained in chunks with held-out "
-                                           "evaluation until it stops improving (see prior_curve.py)")
-    p.add_argument("action", choices=("init", "run", "table", "export", "refresh-eval", "hashes"),
-                   help="init: run dir from the pack's weights; run: train + evaluate; table: the curve as markdown; "
-                        "export: a snapshot's prior.onnx into --pack; refresh-eval: its prior-dependent eval.json "
-                        "figures; hashes: manifest sha256s after editing the card")
-    p.add_argument("--work", type=Path, default=None, help="default models/work/prior-curve")
-    p.add_argument("--data", type=Path, default=DATA_DIR)
-    p.add_argument("--pack", type=Path, default=DEFAULT_PACK)
-    p.add_argument("--every", type=int, default=500, help="run: training steps between evaluations")
-    p.add_argument("--patience", type=int, default=2, help="run: stop after this many evaluations without a new best")
-    p.add_argument("--minutes", type=float, default=60.0, help="run: wall minutes at most (resumes)")
-    p.add_argument("--step", type=int, default=None,
-                   help="export / refresh-eval: the snapshot's step (default: the best)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=1, help="run: torch threads (1 on the shared CPU)")
+    for name, module, component, every, patience in (("prior-curve", "prior_curve.py", "prior.onnx", 500, 2),
+                                                     ("decoder-curve", "decoder_curve.py",
+                                                      "decoder.onnx + text_proj.onnx", 1000, 3)):
+        stage = name.split("-")[0]
+        p = sub.add_parser(name, help=f"{stage} resumed from the pack, trained in chunks with held-out evaluation "
+                                      f"until it stops improving (see {module})")
+        p.add_argument("action", choices=("init", "run", "table", "write-curve", "export", "refresh-eval", "hashes"),
+                       help="init: run dir from the pack's weights; run: train + evaluate; table: the curve as "
+                            f"markdown; write-curve: the curve into --pack; export: a snapshot's {component} into "
+                            f"--pack; refresh-eval: its {stage}-dependent eval.json figures; hashes: manifest "
+                            "sha256s after editing the card")
+        p.add_argument("--work", type=Path, default=None, help=f"default models/work/{name}")
+        p.add_argument("--data", type=Path, default=DATA_DIR)
+        p.add_argument("--pack", type=Path, default=DEFAULT_PACK)
+        p.add_argument("--every", type=int, default=every, help="run: training steps between evaluations")
+        p.add_argument("--patience", type=int, default=patience,
+                       help="run: stop after this many evaluations without a new best")
+        p.add_argument("--minutes", type=float, default=60.0, help="run: wall minutes at most (resumes)")
+        p.add_argument("--step", type=int, default=None,
+                       help="write-curve / export / refresh-eval: the snapshot's step (default: the best)")
+        p.add_argument("--seed", type=int, default=0)
+        p.add_argument("--threads", type=int, default=1, help="run: torch threads (1 on the shared CPU)")
+        if stage == "decoder":
+            p.add_argument("--images", type=int, default=300, help="run: images per decoder evaluation")
     a = ap.parse_args(argv)
 
     if a.cmd == "data":
@@ -110,6 +119,10 @@ def main(argv: list[str] | None = None) -> int:
         from . import prior_curve
 
         prior_curve.main(a)
+    elif a.cmd == "decoder-curve":
+        from . import decoder_curve
+
+        decoder_curve.main(a)
     elif a.cmd == "ar-prior":
         from . import ar_prior
 

@@ -169,7 +169,7 @@ def eval_prior(data, comps, pipe, gallery, n: int = 200, seed: int = 0) -> dict:
 
 
 @torch.no_grad()
-def eval_decoder(data, comps, gallery, n: int = 100) -> dict:
+def eval_decoder(data, comps, gallery, n: int = 100, seed: int = 0) -> dict:
     from diffusers.pipelines.deprecated.unclip import UnCLIPImageVariationPipeline
 
     c = comps
@@ -183,7 +183,7 @@ def eval_decoder(data, comps, gallery, n: int = 100) -> dict:
     comps_ = [Composition(heldout_colour_or_none(data, i)) for i in idx]
     imgs = compose(data.rgba[idx], comps_)
     z = image_embeds(c["image_encoder"], imgs)
-    g = torch.Generator().manual_seed(0)
+    g = torch.Generator().manual_seed(seed)
     outs = []
     for i in range(0, len(idx), 25):
         r = iv(image_embeddings=z[i:i + 25], generator=g, output_type="pt",

@@ -49,10 +49,16 @@ def _ema(run_dir: Path, stage: str) -> dict:
     return torch.load(p, weights_only=False, map_location="cpu")["ema"]
 
 
+def image_processor(size: int):
+    """The image variation pipeline's feature extractor (CLIP preprocessing at the image encoder's size)."""
+    from transformers import CLIPImageProcessorPil
+
+    return CLIPImageProcessorPil(size={"shortest_edge": size}, crop_size={"height": size, "width": size})
+
+
 def build_components(run_dir: Path = RUN_DIR) -> dict:
     """All modules with their EMA weights (sr_last falls back to sr's weights when it was never trained)."""
     from diffusers import UnCLIPScheduler
-    from transformers import CLIPImageProcessorPil
 
     from ..clip_tokenizer import build_fast_tokenizer
 
@@ -81,8 +87,7 @@ def build_components(run_dir: Path = RUN_DIR) -> dict:
         super_res_scheduler=UnCLIPScheduler(variance_type="fixed_small_log", prediction_type=SR_PREDICTION_TYPE,
                                             num_train_timesteps=1000),
         image_encoder=vision,
-        feature_extractor=CLIPImageProcessorPil(size={"shortest_edge": s.image},
-                                                crop_size={"height": s.image, "width": s.image}),
+        feature_extractor=image_processor(s.image),
     )
     for k, v in comps.items():
         if isinstance(v, torch.nn.Module):
