@@ -3,17 +3,18 @@
 // Flags: --library DIR  --pack DIR  --backend NAME  --threads N
 
 import { app, BrowserWindow, utilityProcess } from 'electron';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { BackendSchema } from '../engine/settings.ts';
 import { engineArgv, type EngineConfig } from '../service/engine-slot.ts';
 import { appDataDir } from '../service/paths.ts';
 import { loadSettings } from '../service/settings.ts';
+import { resolveStartup } from '../service/startup.ts';
 import { createStudioService, type StudioService } from '../service/studio.ts';
 import { createUtilityEngine } from './engine-host.ts';
 import { forwardEvents, registerIpc } from './ipc.ts';
 import { devOrigin } from './origins.ts';
-import { resolvePackDir } from './packs.ts';
+import { defaultAppPack } from './packs.ts';
 import { registerAppScheme, serveRenderer } from './protocol.ts';
 import { hardenSessions } from './security.ts';
 import { createStudioWindow, preloadPathFrom } from './window.ts';
@@ -43,24 +44,28 @@ const flag = (name: string): string | undefined => {
   return typeof value === 'string' ? value : undefined;
 };
 
-// What a flag or the environment leaves open comes from the Settings and Models views' choices.
-const { settings: saved } = loadSettings(app.getPath('userData'));
-const libraryDir = resolve(
-  flag('library') ?? process.env.UNCLIP_LIBRARY ?? saved.libraryDir ?? join(app.getPath('userData'), 'library'),
-);
+// One rule (main/service/startup.ts): the flag, else the environment variable, else the Settings and
+// Models views' choices (settings.json), else the defaults.
+const userData = app.getPath('userData');
+const settings = loadSettings(userData);
 // The default pack ships as extraResources beside app.asar (electron-builder.yml).
 const modelsDir = app.isPackaged ? join(process.resourcesPath, 'models') : join(app.getAppPath(), 'models');
-const packDir = resolvePackDir({
-  flag: flag('pack'),
-  env: process.env.UNCLIP_PACK,
-  saved: saved.pack,
-  modelsDir,
-  devFallback: app.isPackaged ? null : join(app.getAppPath(), 'test', 'fixtures', 'tiny-pack'),
-});
 const backendFlag = BackendSchema.safeParse(flag('backend'));
-const backend = backendFlag.success ? backendFlag.data : saved.backend;
 const threadsFlag = Number(flag('threads'));
-const threads = Number.isInteger(threadsFlag) && threadsFlag > 0 ? threadsFlag : saved.threads;
+const startup = resolveStartup({
+  flags: {
+    library: flag('library'),
+    pack: flag('pack') || undefined,
+    backend: backendFlag.success ? backendFlag.data : undefined,
+    threads: Number.isInteger(threadsFlag) && threadsFlag > 0 ? threadsFlag : undefined,
+  },
+  settings,
+  defaultLibraryDir: join(userData, 'library'),
+  defaultPack: () =>
+    defaultAppPack(modelsDir, app.isPackaged ? null : join(app.getAppPath(), 'test', 'fixtures', 'tiny-pack')),
+});
+for (const w of startup.warnings) console.warn(`warning: ${w}`);
+const { libraryDir, packDir, backend, threads } = startup;
 const engineConfig: EngineConfig = {
   ...(packDir !== undefined ? { packDir } : {}),
   ...(backend !== undefined ? { backend } : {}),
@@ -98,8 +103,9 @@ if (!app.requestSingleInstanceLock()) {
       startEngine,
       libraryDir,
       appDir: app.getAppPath(),
-      dataDir: app.getPath('userData'),
+      dataDir: userData,
       bundledPacksDirs: [modelsDir],
+      settings,
     });
     serveRenderer(join(mainDir, '..', 'renderer'), service);
     registerIpc(service, dev);

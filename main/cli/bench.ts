@@ -10,7 +10,9 @@ import { Engine } from '../engine/engine.ts';
 import { REPO_ROOT } from '../engine/packs.ts';
 import { encodeTexts } from '../engine/pipeline.ts';
 import { checkPartialSettings } from '../engine/settings.ts';
+import { sourceName } from '../service/startup.ts';
 import { backend, num, threads, UsageError } from './args.ts';
+import { cliStartup } from './startup.ts';
 
 const mb = (kb: number): number => Math.round(kb / 1024);
 
@@ -49,24 +51,39 @@ export async function benchCommand(argv: string[]): Promise<number> {
   });
   const runs = num('runs', values.runs) ?? (values.manipulations ? 1 : 3);
   if (!Number.isInteger(runs) || runs < 1 || runs > 100) throw new UsageError('--runs: must be an integer in [1, 100]');
-  const be = backend(values.backend);
-  const th = threads(values.threads) ?? 2;
-  if (values.library && values.retrieval)
-    return (await import('./bench-retrieval.ts')).benchRetrieval({
-      ...(values.pack !== undefined ? { packDir: values.pack } : {}),
-      threads: th,
-      json: values.json === true,
-    });
-  if (values.library) return (await import('./bench-library.ts')).benchLibrary(values.json === true);
+  const flagBackend = backend(values.backend);
+  const flagThreads = threads(values.threads);
+  if (values.library && !values.retrieval)
+    return (await import('./bench-library.ts')).benchLibrary(values.json === true);
   if (values.studio)
     return (await import('./bench-studio.ts')).benchStudio({
       ...(values.pack !== undefined ? { packDir: values.pack } : {}),
       runs,
       json: values.json === true,
     });
+  // What is measured is what the studio runs: the flag, else the environment, else settings.json, else
+  // the default pack on the CPU with 2 threads; said on stderr, so a saved choice never skews it unseen.
+  const startup = cliStartup({ pack: values.pack, backend: flagBackend, threads: flagThreads }, { threads: 2 });
+  const packDir = startup.packDir;
+  const be = startup.backend;
+  const th = startup.threads ?? 2;
+  const chosenBy = {
+    pack: sourceName('pack', startup.from.pack),
+    backend: sourceName('backend', startup.from.backend),
+    threads: sourceName('threads', startup.from.threads),
+  };
+  console.error(
+    `bench: pack ${packDir ?? '(default)'} (${chosenBy.pack}), backend ${be ?? 'cpu'} (${chosenBy.backend}), ${th} threads (${chosenBy.threads})`,
+  );
+  if (values.library && values.retrieval)
+    return (await import('./bench-retrieval.ts')).benchRetrieval({
+      ...(packDir !== undefined ? { packDir } : {}),
+      threads: th,
+      json: values.json === true,
+    });
   if (values.manipulations) {
     return (await import('./bench-manip.ts')).benchManipulations({
-      ...(values.pack !== undefined ? { packDir: values.pack } : {}),
+      ...(packDir !== undefined ? { packDir } : {}),
       ...(be ? { backend: be } : {}),
       threads: th,
       runs,
@@ -86,7 +103,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
   );
 
   const engine = new Engine({
-    ...(values.pack !== undefined ? { packDir: values.pack } : {}),
+    ...(packDir !== undefined ? { packDir } : {}),
     ...(be ? { backend: be } : {}),
     threads: th,
     warn: (m) => console.error(`warning: ${m}`),
@@ -142,6 +159,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
       pack: { name: m.name, dir: pack.dir },
       backends: info.sessionBackends,
       threads: pack.threads,
+      chosenBy,
       prompt,
       settings: {
         n: s.n,

@@ -35,7 +35,9 @@ export const GALLERY_USAGE = `usage: unclip gallery <command> [--library DIR] [-
                                            run: this process works through the queue until it is empty
   info                                     where the library is, how many images, packs, jobs
 
-The library: --library DIR, else $UNCLIP_LIBRARY, else the per-user folder the desktop app uses.`;
+The library: --library DIR, else $UNCLIP_LIBRARY, else the one saved in the Settings view (settings.json),
+else the per-user folder. Jobs that need the engine use $UNCLIP_PACK, $UNCLIP_BACKEND, $UNCLIP_THREADS
+(--backend, --threads), else the saved pack, backend and threads.`;
 
 const OPTIONS = {
   library: { type: 'string' },
@@ -161,7 +163,8 @@ export async function galleryCommand(argv: string[]): Promise<number> {
       ...(runQueue ? { runScope: 'all' as const } : {}),
     });
   } catch (err) {
-    throw new UsageError(`--library: ${(err as Error).message}`);
+    if (err instanceof UsageError) throw err;
+    throw new UsageError(`--library: ${(err as Error).message}`, { cause: err });
   }
   const print = (value: unknown, human: () => string): void =>
     console.log(v.json ? JSON.stringify(value, null, 2) : human());

@@ -9,6 +9,7 @@ import { checkPartialSettings } from '../engine/settings.ts';
 import { backend, fmtMs, num, parseFlags, threads, UsageError } from './args.ts';
 import { checkFolder } from './folders.ts';
 import { runLibraryJob } from './library-job.ts';
+import { cliStartup, engineOptionsOf } from './startup.ts';
 import { openCliStudio } from './studio-session.ts';
 
 /** File-name stem from the prompt: lower-case ASCII words joined by "-", at most 48 characters. */
@@ -105,7 +106,9 @@ export async function generateCommand(argv: string[]): Promise<number> {
   if (save && !image)
     return generateIntoLibrary({ prompt, settings, outDir, library, engineOptions, json: values.json });
 
-  const engine = createWorkerEngine(engineOptions);
+  const engine = createWorkerEngine(
+    engineOptionsOf(cliStartup({ pack: engineOptions.packDir, backend: be, threads: th })),
+  );
   const controller = new AbortController();
   const onSigint = (): void => controller.abort();
   process.once('SIGINT', onSigint);

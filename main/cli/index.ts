@@ -35,7 +35,12 @@ export const USAGE = `usage: unclip <command> [options]
   bench    [--pack DIR] [--backend NAME] [--threads N] [--runs R] [--n N] [--steps-* N] [--vs-diffusers] [--json]
       per-stage time, ms per step, images/s, GFLOP/s, peak RSS; --vs-diffusers also times diffusers' UnCLIPPipeline;
       --manipulations times inversion (50 steps) and one frame of each image manipulation instead;
-      --studio times cold generate/info, web mode's start and the gallery at 100,000 images in Chromium`;
+      --studio times cold generate/info, web mode's start and the gallery at 100,000 images in Chromium
+
+  The library, pack, backend and threads, for every command as for the studio: the flag (--library, --pack,
+  --backend, --threads), else $UNCLIP_LIBRARY, $UNCLIP_PACK, $UNCLIP_BACKEND, $UNCLIP_THREADS, else the studio's
+  saved settings (settings.json: the Settings and Models views, unclip packs use), else the defaults
+  (the per-user library, the first shipped pack, cpu; bench: 2 threads). parity: its fixture's pack, its flags only.`;
 
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;

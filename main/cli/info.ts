@@ -1,7 +1,9 @@
 // `unclip info`: the pack, its networks (FLOPs, backend) and the backends this machine offers.
 import { defaultThreadCount } from '../engine/backends.ts';
 import { Engine } from '../engine/engine.ts';
+import { sourceName } from '../service/startup.ts';
 import { backend, parseFlags, threads } from './args.ts';
+import { cliStartup, engineOptionsOf } from './startup.ts';
 
 export async function infoCommand(argv: string[]): Promise<number> {
   const { values } = parseFlags({
@@ -15,10 +17,15 @@ export async function infoCommand(argv: string[]): Promise<number> {
   });
   const be = backend(values.backend);
   const th = threads(values.threads);
+  // The pack, backend and threads the studio would start with (flag, environment, settings.json, default).
+  const startup = cliStartup({ pack: values.pack, backend: be, threads: th });
+  const chosenBy = {
+    pack: sourceName('pack', startup.from.pack),
+    backend: sourceName('backend', startup.from.backend),
+    threads: sourceName('threads', startup.from.threads),
+  };
   const engine = new Engine({
-    ...(values.pack !== undefined ? { packDir: values.pack } : {}),
-    ...(be ? { backend: be } : {}),
-    ...(th ? { threads: th } : {}),
+    ...engineOptionsOf(startup),
     warmup: false,
     warn: (m) => console.error(`warning: ${m}`),
   });
@@ -33,7 +40,7 @@ export async function infoCommand(argv: string[]): Promise<number> {
       ]),
     );
     if (values.json) {
-      console.log(JSON.stringify({ ...info, threads: pack.threads, components }, null, 2));
+      console.log(JSON.stringify({ ...info, threads: pack.threads, components, chosenBy }, null, 2));
       return 0;
     }
     const p = info.pack;
@@ -57,6 +64,7 @@ export async function infoCommand(argv: string[]): Promise<number> {
     console.log(
       `  backends here: ${info.availableBackends.join(', ')}; threads ${pack.threads} (physical cores: ${defaultThreadCount()})`,
     );
+    console.log(`  chosen by   pack: ${chosenBy.pack}, backend: ${chosenBy.backend}, threads: ${chosenBy.threads}`);
     return 0;
   } finally {
     await engine.close();

@@ -27,6 +27,7 @@ import { backend, fmtMs, num, parseFlags, threads, UsageError } from './args.ts'
 import { checkFolder } from './folders.ts';
 import { editInLibrary, librarySources } from './library-edit.ts';
 import { COMMON_FLAGS, commonOptions, stemOf, type CommonValues } from './manip-flags.ts';
+import { cliStartup, engineOptionsOf } from './startup.ts';
 
 export interface Session {
   engine: Engine;
@@ -61,9 +62,7 @@ export async function openSession(values: CommonValues, defaultDir: string): Pro
   const tty = !values.json && process.stderr.isTTY === true;
   if (tty) options.onStep = (stage, step, total) => process.stderr.write(`\r\x1b[K${stage} ${step}/${total}`);
   const engine = new Engine({
-    ...(values.pack !== undefined ? { packDir: values.pack } : {}),
-    ...(be ? { backend: be } : {}),
-    ...(th ? { threads: th } : {}),
+    ...engineOptionsOf(cliStartup({ pack: values.pack, backend: be, threads: th })),
     warn: (m) => process.stderr.write(`warning: ${m}\n`),
   });
   const controller = new AbortController();

@@ -1,19 +1,20 @@
 // `unclip packs …`: the model packs from the command line, through the same contract operations the
 // Models view calls (list, verify, import, use). `use` loads the pack to check it and saves it as the
-// studio's choice for its next start.
+// studio's choice: the next start of the desktop app, web mode and every CLI command loads it (unless
+// --pack or $UNCLIP_PACK names another). `list` marks with * the pack this rule picks.
 
 import { StudioError, type PackView } from '../../preload/contract.ts';
-import { appDataDir } from '../service/paths.ts';
-import { loadSettings } from '../service/settings.ts';
+import { sourceName } from '../service/startup.ts';
 import { parseFlags, UsageError } from './args.ts';
 import { openCliStudio } from './studio-session.ts';
 
 export const PACKS_USAGE = `usage: unclip packs <command> [--json]
 
-  list                 installed packs (bundled and imported), their networks, size and licence
+  list                 installed packs (bundled and imported), their networks, size and licence;
+                       * marks the one loaded: $UNCLIP_PACK, else the saved choice, else the first shipped pack
   verify <name>        re-hashes every file of the pack against its manifest (exit 1 when one fails)
   import <folder>      validates a pack folder and copies it into the user's packs (<app data>/models)
-  use <name>           loads the pack and makes it the studio's pack from its next start`;
+  use <name>           loads the pack and saves it as the pack the studio and the CLI load from now on`;
 
 const mib = (bytes: number): string => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
 
@@ -56,12 +57,10 @@ export async function packsCommand(argv: string[]): Promise<number> {
     switch (sub) {
       case 'list': {
         const r = await studio.call('packs.list', {});
-        const saved = loadSettings(appDataDir()).settings.pack;
         const lines = [
           ...r.packs.map(packLine),
           ...r.broken.map((b) => `! ${b.dir}: ${b.error}`),
-          // The CLI's engine follows only $UNCLIP_PACK (and --pack where a command has it), not the saved choice.
-          `(* the pack the CLI's engine loads; the desktop app and web mode start with ${saved ?? 'the first shipped pack'}; imports go to ${r.userDir})`,
+          `(* the pack the studio and the CLI load, chosen by ${sourceName('pack', studio.startup.from.pack)}; imports go to ${r.userDir})`,
         ];
         if (r.engineError) lines.push(`engine: ${r.engineError}`);
         print(r, r.packs.length ? lines.join('\n') : `no packs found (imports go to ${r.userDir})`);
@@ -85,7 +84,11 @@ export async function packsCommand(argv: string[]): Promise<number> {
       }
       default: {
         const r = await studio.call('packs.use', { name: arg('pack name') });
-        print(r, `the studio uses ${r.pack.name} (${r.pack.title}) from its next start`);
+        print(
+          r,
+          `the studio and the CLI use ${r.pack.name} (${r.pack.title}) from their next start` +
+            (studio.startup.from.pack === 'env' ? ' (while $UNCLIP_PACK is set, the CLI loads that one)' : ''),
+        );
         return 0;
       }
     }

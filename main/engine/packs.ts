@@ -21,8 +21,13 @@ export function packFoldersIn(modelsDir: string): string[] {
     .sort();
 }
 
+/** The first pack shipped under models/, else the tiny reference pack (the default when nothing names one). */
+export function bundledPackDir(): string {
+  return packFoldersIn(BUNDLED_MODELS_DIR)[0] ?? TINY_PACK_DIR;
+}
+
 export function defaultPackDir(): string {
   const env = process.env.UNCLIP_PACK;
   if (env && env.trim()) return resolve(env);
-  return packFoldersIn(BUNDLED_MODELS_DIR)[0] ?? TINY_PACK_DIR;
+  return bundledPackDir();
 }

@@ -34,7 +34,7 @@ import { oneLine, toStudioError } from './errors.ts';
 import { findPacks, importPack, packView, verifyPack, type FoundPack, type PackFolders } from './packs.ts';
 import { appDataDir } from './paths.ts';
 import { JobRunner } from './runner.ts';
-import { loadSettings, saveSettings, settingsFile, type StoredSettings } from './settings.ts';
+import { loadSettings, saveSettings, settingsFile, type LoadedSettings, type StoredSettings } from './settings.ts';
 import { exportImages, importFiles } from './transfer.ts';
 import { runJob, type WorkDeps } from './work.ts';
 
@@ -73,6 +73,11 @@ export interface StudioServiceOptions {
   dataDir?: string;
   /** Folders of the packs shipped with the app. Default: the repository's models/. */
   bundledPacksDirs?: string[];
+  /**
+   * settings.json as the caller read it to choose the library and engine (main/service/startup.ts),
+   * its warning already shown; absent: read here from `dataDir`, a warning logged.
+   */
+  settings?: LoadedSettings;
 }
 
 const ENDED = new Set(['done', 'failed', 'cancelled']);
@@ -106,6 +111,7 @@ export function createStudioService({
   startEngine,
   dataDir = appDataDir(),
   bundledPacksDirs = [BUNDLED_MODELS_DIR],
+  settings: readSettings,
 }: StudioServiceOptions): StudioService {
   const listeners = new Set<(event: StudioEvent) => void>();
   const slot = new EngineSlot(firstEngine, engineConfig, startEngine);
@@ -114,10 +120,10 @@ export function createStudioService({
   let library: Library | null = null;
   let runner: JobRunner | null = null;
   let packInfo: Promise<PackInfo & { fingerprint: string }> | null = null;
-  const stored = loadSettings(dataDir);
+  const stored = readSettings ?? loadSettings(dataDir);
   let settings: StoredSettings = stored.settings;
   let settingsWarning = stored.warning;
-  if (settingsWarning) console.warn(`studio: ${settingsWarning}`);
+  if (settingsWarning && !readSettings) console.warn(`studio: ${settingsWarning}`);
   const packFolders: PackFolders = { bundled: bundledPacksDirs, user: join(dataDir, 'models') };
   /** Restarts, imports and settings changes run one at a time. */
   let serial: Promise<unknown> = Promise.resolve();

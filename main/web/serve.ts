@@ -2,15 +2,15 @@
 // in a worker thread, and serve the studio on 127.0.0.1 with a fresh token.
 //   npm run serve -- [--port N] [--library DIR] [--pack DIR] [--backend cpu|cuda|...] [--threads N]
 
-import { existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
 import { parseArgs as parseCli } from 'node:util';
 import type { Backend } from '../engine/api.ts';
 import { createWorkerEngine } from '../engine/host.ts';
 import { BACKENDS } from '../engine/settings.ts';
 import { checkLibraryFolder } from '../library/library.ts';
-import { appDataDir, defaultLibraryDir } from '../service/paths.ts';
-import { loadSettings, type StoredSettings } from '../service/settings.ts';
+import { bundledPackDir } from '../engine/packs.ts';
+import { defaultLibraryDir } from '../service/paths.ts';
+import { DEFAULT_SETTINGS, type LoadedSettings } from '../service/settings.ts';
+import { readStartupSettings, resolveStartup } from '../service/startup.ts';
 import { createStudioService } from '../service/studio.ts';
 import { ensureRendererBuilt } from './renderer-build.ts';
 import { startWebServer, type WebServer } from './server.ts';
@@ -21,13 +21,20 @@ export interface WebModeOptions {
   packDir?: string;
   backend?: Backend;
   threads?: number;
+  /** One line each: a damaged settings file, a saved pack that is gone, a bad environment value. */
+  warnings: string[];
 }
 
 /**
- * Reads web mode's flags; a bad flag is a one-line Error naming it. What a flag (or $UNCLIP_LIBRARY,
- * $UNCLIP_PACK) leaves open comes from the saved settings (the Settings and Models views).
+ * Reads web mode's flags; a bad flag is a one-line Error naming it. What a flag leaves open follows
+ * main/service/startup.ts: $UNCLIP_LIBRARY, $UNCLIP_PACK, $UNCLIP_BACKEND, $UNCLIP_THREADS, else the
+ * saved settings (`settings`: settings.json as read; the Settings and Models views), else the defaults.
  */
-export function parseWebArgs(argv: string[], saved: Partial<StoredSettings> = {}): WebModeOptions {
+export function parseWebArgs(
+  argv: string[],
+  settings: LoadedSettings = { settings: DEFAULT_SETTINGS },
+  env: NodeJS.ProcessEnv = process.env,
+): WebModeOptions {
   let values;
   try {
     ({ values } = parseCli({
@@ -56,27 +63,31 @@ export function parseWebArgs(argv: string[], saved: Partial<StoredSettings> = {}
     if (!Number.isInteger(threads) || threads < 1)
       throw new Error(`--threads: expected a positive integer (got ${values.threads})`);
   }
-  threads ??= saved.threads;
-  const backend = (values.backend as Backend | undefined) ?? saved.backend;
+  const backend = values.backend as Backend | undefined;
   if (backend !== undefined && !(BACKENDS as readonly string[]).includes(backend)) {
     throw new Error(`--backend: expected one of ${BACKENDS.join(', ')} (got ${values.backend})`);
   }
-  const savedPack =
-    !process.env.UNCLIP_PACK?.trim() && saved.pack && existsSync(join(saved.pack, 'manifest.json'))
-      ? saved.pack
-      : undefined;
-  const pack = values.pack ?? savedPack;
+  const choice = resolveStartup({
+    flags: { library: values.library, pack: values.pack, backend, threads },
+    env,
+    settings,
+    defaultLibraryDir: defaultLibraryDir(env),
+    defaultPack: bundledPackDir,
+  });
   return {
     port,
-    libraryDir: resolve(values.library ?? (process.env.UNCLIP_LIBRARY || saved.libraryDir || defaultLibraryDir())),
-    ...(pack !== undefined ? { packDir: resolve(pack) } : {}),
-    ...(backend !== undefined ? { backend } : {}),
-    ...(threads !== undefined ? { threads } : {}),
+    libraryDir: choice.libraryDir,
+    ...(choice.packDir !== undefined ? { packDir: choice.packDir } : {}),
+    ...(choice.backend !== undefined ? { backend: choice.backend } : {}),
+    ...(choice.threads !== undefined ? { threads: choice.threads } : {}),
+    warnings: choice.warnings,
   };
 }
 
 export async function runWebMode(argv: string[], log: (line: string) => void = console.log): Promise<WebServer> {
-  const options = parseWebArgs(argv, loadSettings(appDataDir()).settings);
+  const { dataDir, settings } = readStartupSettings();
+  const options = parseWebArgs(argv, settings);
+  for (const w of options.warnings) console.warn(`warning: ${w}`);
   const staticDir = await ensureRendererBuilt({ log });
   // Refuses a system folder, a file, a damaged or newer library before anything starts.
   checkLibraryFolder(options.libraryDir);
@@ -90,6 +101,8 @@ export async function runWebMode(argv: string[], log: (line: string) => void = c
     engineConfig,
     startEngine: (config) => createWorkerEngine(config),
     libraryDir: options.libraryDir,
+    dataDir,
+    settings,
   });
   try {
     await service.call('library.info', {});

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { hermeticEnv } from '../../cli-env.ts';
 
 const BIN = fileURLToPath(new URL('../../../main/cli/bin.mjs', import.meta.url));
 const PACK = fileURLToPath(new URL('../../fixtures/tiny-pack', import.meta.url));
@@ -15,8 +16,8 @@ function unclip(...args: string[]) {
   const r = spawnSync(process.execPath, [BIN, ...args], {
     encoding: 'utf8',
     timeout: 120_000,
-    // Never the user's own library.
-    env: { ...process.env, UNCLIP_PACK: PACK, UNCLIP_LIBRARY: join(work, 'default-library') },
+    // Never the user's own library or settings.json.
+    env: hermeticEnv(work, { UNCLIP_PACK: PACK, UNCLIP_LIBRARY: join(work, 'default-library') }),
   });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }

@@ -16,6 +16,7 @@ import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { decodeLatent, encodeLatent } from '../../../main/engine/manipulations/latent.ts';
+import { hermeticEnv } from '../../cli-env.ts';
 
 const BIN = fileURLToPath(new URL('../../../main/cli/bin.mjs', import.meta.url));
 const IMAGES = fileURLToPath(new URL('../../fixtures/manip-images', import.meta.url));
@@ -26,7 +27,7 @@ function unclip(...args: string[]) {
   const r = spawnSync(process.execPath, [BIN, ...args], {
     encoding: 'utf8',
     timeout: 180_000,
-    env: { ...process.env, UNCLIP_LIBRARY: join(work, 'default-library') }, // never the user's own library
+    env: hermeticEnv(work, { UNCLIP_LIBRARY: join(work, 'default-library') }), // never the user's own library or settings
   });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }

@@ -171,11 +171,12 @@ describe('packs: list, verify, import, use', () => {
     const active = (await call(s, 'packs.list', {})).packs.filter((p) => p.active).map((p) => p.name);
     assert.deepEqual(active, ['tiny-two']);
 
-    const saved = loadSettings(dataDir()).settings;
+    const loaded = loadSettings(dataDir());
+    const saved = loaded.settings;
     assert.equal(saved.pack, join(dataDir(), 'models', 'tiny-two'));
     // What the next start (web mode here) reads: the saved pack, unless a flag names another.
-    assert.equal(parseWebArgs([], saved).packDir, saved.pack);
-    assert.equal(parseWebArgs(['--pack', TINY_PACK_DIR], saved).packDir, TINY_PACK_DIR);
+    assert.equal(parseWebArgs([], loaded, {}).packDir, saved.pack);
+    assert.equal(parseWebArgs(['--pack', TINY_PACK_DIR], loaded, {}).packDir, TINY_PACK_DIR);
   });
 
   it('a pack that fails to load leaves the engine running as before', async () => {

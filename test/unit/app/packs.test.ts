@@ -3,8 +3,9 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { packsIn, resolvePackDir } from '../../../main/app/packs.ts';
+import { defaultAppPack, packsIn } from '../../../main/app/packs.ts';
 import { defaultPackDir, REPO_ROOT } from '../../../main/engine/packs.ts';
+import { resolveStartup } from '../../../main/service/startup.ts';
 
 describe('desktop app: which pack the engine loads', () => {
   const models = mkdtempSync(join(tmpdir(), 'studio-models-'));
@@ -21,19 +22,24 @@ describe('desktop app: which pack the engine loads', () => {
     assert.deepEqual(packsIn(join(models, 'missing')), []);
   });
 
-  it('prefers --pack, then $UNCLIP_PACK, then the first shipped pack, then the dev fallback', () => {
-    const base = { modelsDir: models, devFallback: '/repo/test/fixtures/tiny-pack' };
-    assert.equal(resolvePackDir({ ...base, flag: 'my/pack', env: '/env/pack' }), resolve('my/pack'));
-    assert.equal(resolvePackDir({ ...base, flag: undefined, env: '/env/pack' }), '/env/pack');
-    assert.equal(resolvePackDir({ ...base, flag: undefined, env: ' ' }), join(models, 'alpha-pack'));
-    assert.equal(
-      resolvePackDir({ ...base, modelsDir: join(models, 'none'), flag: undefined, env: undefined }),
-      '/repo/test/fixtures/tiny-pack',
-    );
-    assert.equal(
-      resolvePackDir({ modelsDir: join(models, 'none'), devFallback: null, flag: undefined, env: undefined }),
-      undefined,
-    );
+  it('prefers --pack, then $UNCLIP_PACK, then the saved pack, then the first shipped pack, then the dev fallback', () => {
+    const dev = '/repo/test/fixtures/tiny-pack';
+    const pick = (flag: string | undefined, env: string | undefined, saved?: string, modelsDir = models) =>
+      resolveStartup({
+        flags: { pack: flag },
+        env: env === undefined ? {} : { UNCLIP_PACK: env },
+        settings: { settings: { theme: 'system', ...(saved ? { pack: saved } : {}) } },
+        defaultLibraryDir: '/lib',
+        defaultPack: () => defaultAppPack(modelsDir, dev),
+      }).packDir;
+    const zeta = join(models, 'zeta-pack');
+    assert.equal(pick('my/pack', '/env/pack', zeta), resolve('my/pack'));
+    assert.equal(pick(undefined, '/env/pack', zeta), '/env/pack');
+    assert.equal(pick(undefined, ' ', zeta), zeta);
+    assert.equal(pick(undefined, ' '), join(models, 'alpha-pack'));
+    assert.equal(pick(undefined, undefined, join(models, 'gone')), join(models, 'alpha-pack'));
+    assert.equal(pick(undefined, undefined, undefined, join(models, 'none')), dev);
+    assert.equal(defaultAppPack(join(models, 'none'), null), undefined);
   });
 });
 

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { checkFolder } from '../../../main/cli/folders.ts';
+import { hermeticEnv } from '../../cli-env.ts';
 
 const BIN = fileURLToPath(new URL('../../../main/cli/bin.mjs', import.meta.url));
 const PICTURE = fileURLToPath(new URL('../../fixtures/manip-images/noto-1f34e.png', import.meta.url));
@@ -60,7 +61,11 @@ test('every command refuses a bad --out or --library at once, in one line (they 
     [['invert', join(work, 'nowhere', 'x.png')], /^unclip: picture: cannot read .*x\.png \(ENOENT\)/],
   ];
   for (const [args, message] of cases) {
-    const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout: 30_000 });
+    const r = spawnSync(process.execPath, [BIN, ...args], {
+      encoding: 'utf8',
+      timeout: 30_000,
+      env: hermeticEnv(work),
+    });
     assert.equal(r.status, 2, `${args.join(' ')}: ${r.stderr}`);
     assert.match(r.stderr, message);
     assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
