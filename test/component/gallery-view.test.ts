@@ -149,7 +149,8 @@ describe('VirtualGrid', () => {
     expect(list.dataset.total).toBe('100000');
     // The list is as tall as all the rows, so the scrollbar is the library's.
     expect(list.style.height).toBe(`${Math.ceil(100_000 / cols) * rowHeight}px`);
-    expect(tiles().length).toBeLessThanOrEqual(cols * (Math.ceil(HEIGHT / rowHeight) + 2));
+    // The window's rows: the screen's, one partly shown and two either side (below, at the top).
+    expect(tiles().length).toBe(cols * (Math.ceil(HEIGHT / rowHeight) + 1 + 2 * 2));
     expect(tiles()[0]).toHaveAttribute('aria-posinset', '1');
     expect(tiles()[0]).toHaveAttribute('aria-setsize', '100000');
   });
@@ -167,6 +168,36 @@ describe('VirtualGrid', () => {
     expect(Math.max(...shown)).toBeLessThan(60_060);
     expect(tiles().length).toBeLessThan(60);
     expect(fake.calls('gallery.list').length).toBeLessThan(10);
+  });
+
+  test('tiles reused row by row while scrolling show their own image, in order, and a star follows the image', async () => {
+    await grid(1_000);
+    const scroller = screen.getByTestId('gallery-scroller');
+    const list = screen.getByRole('list', { name: 'Gallery images' });
+    const rowHeight = Number(list.dataset.rowHeight);
+    const cols = Number(list.dataset.cols);
+    const before = tiles();
+    // Scrolled row by row (each step a row's tiles move from the top of the window to its bottom).
+    for (let row = 1; row <= 9; row++) {
+      scroller.scrollTop = row * rowHeight;
+      await fireEvent.scroll(scroller);
+      await new Promise((r) => requestAnimationFrame(r));
+    }
+    await screen.findByRole('button', { name: /^Open image 950: / });
+    const after = tiles();
+    // The same elements (reused, not rebuilt), each showing its own index's image, in index order.
+    expect(after.length).toBe(before.length);
+    expect(after.filter((t) => before.includes(t)).length).toBe(after.length);
+    const indexes = after.map((t) => Number(t.dataset.index));
+    expect(indexes).toEqual(indexes.map((_, k) => indexes[0]! + k));
+    expect(indexes[0]).toBe((9 - 2) * cols);
+    for (const t of after) {
+      const id = 1_000 - Number(t.dataset.index);
+      expect(within(t).getByRole('button', { name: new RegExp(`^Open image ${id}: `) })).toBeInTheDocument();
+      expect(t.querySelector('img')!.getAttribute('src')).toMatch(new RegExp(`/${id}(\\D|$)`));
+    }
+    await userEvent.setup().click(within(after[3]!).getByRole('button', { name: /^Star image / }));
+    expect(fake.calls('gallery.star')).toEqual([{ ids: [1_000 - Number(after[3]!.dataset.index)], starred: true }]);
   });
 
   test('a click opens and selects a tile; its star and trash buttons act on that image', async () => {
