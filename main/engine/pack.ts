@@ -1,5 +1,6 @@
 // A model pack on disk → validated manifest, tokenizer and one onnxruntime session per network,
-// created once and reused for every request.
+// created once (at load, or on first use for the networks a default generation never runs) and reused
+// for every request.
 import { realpath, stat } from 'node:fs/promises';
 import { join, resolve, sep } from 'node:path';
 import * as ort from 'onnxruntime-node';
@@ -44,7 +45,7 @@ export interface Net {
   role: ComponentRole;
   file: string;
   spec: ComponentSpec;
-  /** An onnxruntime session, or in low-memory mode one that is opened on its first run (LazySession). */
+  /** An onnxruntime session, or one opened on its first run (ON_FIRST_USE; in low-memory mode, LazySession). */
   session: SessionLike;
   backend: Backend;
   /** Graph + external data on disk, bytes. */
@@ -66,6 +67,42 @@ const ROLES: ComponentRole[] = [
 
 /** Networks called at every diffusion step keep a memory arena (see backends.ts). */
 const PER_STEP = new Set<ComponentRole>(['prior', 'decoder', 'super_res_first']);
+
+/**
+ * Networks a default generation never runs (reranking, inversion, the AR prior): their sessions are created on
+ * their first run, not at load, which takes ≈ 150 ms off every cold start (`unclip generate`, web mode's first
+ * image). A graph that cannot be loaded is then reported by the first request that needs it.
+ */
+const ON_FIRST_USE = new Set<ComponentRole>(['image_encoder', 'ar_prior', 'ar_prior_start', 'ar_prior_step']);
+
+/** A session created on its first run (shared by concurrent first runs; a failed creation is retried next time). */
+class SessionOnFirstUse implements SessionLike {
+  #opening: Promise<SessionLike> | null = null;
+
+  constructor(
+    private readonly open: () => Promise<SessionLike>,
+    readonly inputNames: readonly string[],
+    readonly outputNames: readonly string[],
+  ) {}
+
+  async run(
+    feeds: ort.InferenceSession.FeedsType,
+    fetches?: ort.InferenceSession.FetchesType,
+  ): Promise<ort.InferenceSession.ReturnType> {
+    const opening = (this.#opening ??= this.open());
+    opening.catch(() => {
+      if (this.#opening === opening) this.#opening = null;
+    });
+    const session = await opening;
+    return fetches ? session.run(feeds, fetches) : session.run(feeds);
+  }
+
+  async release(): Promise<void> {
+    const opening = this.#opening;
+    this.#opening = null;
+    await (await opening?.catch(() => null))?.release();
+  }
+}
 
 export class Pack {
   readonly dir: string;
@@ -169,12 +206,37 @@ export class Pack {
       for (const role of ROLES) {
         const spec = manifest.components[role];
         if (!spec) continue;
+        if (ON_FIRST_USE.has(role)) continue;
         const net = await createNet(dir, role, spec, preferred, threads, (why) =>
           options.warn?.(`${backend} unavailable for ${spec.file} (${why}); networks from here on use cpu`),
         );
         // An execution provider that fails once (no adapter, missing driver) is not retried for every network.
         if (net.backend !== preferred) preferred = 'cpu';
         nets[role] = { ...net, bytes: bytesOf(spec) };
+      }
+      for (const role of roles.filter((r) => ON_FIRST_USE.has(r))) {
+        const spec = manifest.components[role]!;
+        const net: Net = {
+          role,
+          file: join(dir, spec.file),
+          spec,
+          backend: preferred,
+          bytes: bytesOf(spec),
+          session: null!,
+        };
+        const firstBackend = preferred;
+        net.session = new SessionOnFirstUse(
+          async () => {
+            const opened = await createNet(dir, role, spec, firstBackend, threads, (why) =>
+              options.warn?.(`${firstBackend} unavailable for ${spec.file} (${why}); it runs on cpu`),
+            );
+            net.backend = opened.backend;
+            return opened.session;
+          },
+          spec.inputs.map((t) => t.name),
+          spec.outputs.map((t) => t.name),
+        );
+        nets[role] = net;
       }
     } catch (e) {
       await Promise.all(Object.values(nets).map((n) => n.session.release().catch(() => undefined)));
@@ -185,7 +247,7 @@ export class Pack {
       mode: 'all',
       budgetBytes: packBytes,
       packBytes,
-      opens: Object.keys(nets).length,
+      opens: Object.values(nets).filter((n) => !(n.session instanceof SessionOnFirstUse)).length,
       closes: 0,
       openMs: 0,
       closeMs: 0,

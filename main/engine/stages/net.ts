@@ -1,7 +1,7 @@
 // Running one of the pack's networks: tensor constructors and the one wrapper every stage calls, which checks
 // for cancellation before the call and turns onnxruntime's multi-line failures into one line naming the file.
 import * as ort from 'onnxruntime-node';
-import { throwIfAborted } from '../errors.ts';
+import { PackError, throwIfAborted } from '../errors.ts';
 import type { Net } from '../pack.ts';
 
 export const f32t = (data: Float32Array, dims: number[]): ort.Tensor => new ort.Tensor('float32', data, dims);
@@ -21,6 +21,8 @@ export async function runNet(
   try {
     return (await net.session.run(feeds, fetches ?? {})) as Record<string, ort.Tensor>;
   } catch (e) {
+    // A session opened on this first run that could not be (a broken graph) already says so in one line.
+    if (e instanceof PackError) throw e;
     throw new Error(`${net.spec.file}: inference failed (${String((e as Error).message).split('\n')[0]})`, {
       cause: e,
     });

@@ -156,3 +156,37 @@ test('AR prior: broken tables are one line naming the file and tensor; the pack 
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test('AR prior and image encoder: their sessions open on first use; a corrupt AR graph is one line at the first AR request, every time, and the pack keeps generating', async () => {
+  const { cp, mkdtemp, rm, writeFile } = await import('node:fs/promises');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  // At load only the networks of a default generation are opened.
+  assert.equal(pack.memoryStats().opens, Object.keys(pack.nets).length - 4);
+  const dir = await mkdtemp(join(tmpdir(), 'ar-graph-'));
+  try {
+    await cp(EMOJI, dir, { recursive: true });
+    await writeFile(join(dir, 'ar_prior_start.onnx'), 'not a graph');
+    const broken = await Pack.load(dir, { threads: 1, verify: false });
+    try {
+      const settings = { n: 1, stepsDecoder: 2, stepsSuperRes: 2 };
+      for (let attempt = 0; attempt < 2; attempt++)
+        await assert.rejects(
+          generate(broken, { prompt: 'a cat', settings: { ...settings, prior: 'ar' } }),
+          (e: Error) =>
+            e.name === 'PackError' &&
+            e.message.startsWith(`${join(dir, 'ar_prior_start.onnx')}: onnxruntime cannot load this graph`) &&
+            !e.message.includes('\n'),
+        );
+      const ok = await generate(broken, {
+        prompt: 'a cat',
+        settings: { ...settings, prior: 'diffusion', rerank: true },
+      });
+      assert.equal(ok.images.length, 1);
+    } finally {
+      await broken.release();
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
