@@ -12,6 +12,7 @@
 //     first paint (two ways, see galleryRun), 3 s of animation frames with nothing moving (the control)
 //     and 3 s scrolling the virtual grid one step per frame (frame intervals from requestAnimationFrame,
 //     long tasks), and the renderer's memory after it. CHROMIUM=PATH picks another browser binary.
+// Every measured process gets an empty app data folder (no saved settings); $UNCLIP_* and --pack still apply.
 // --json prints the rows (each with every run's value) instead of the table.
 // The renderer is built first when it is stale, so no start includes a build.
 
@@ -71,14 +72,24 @@ interface Timed {
   exited: Promise<number>;
 }
 
+/**
+ * The app data folder the measured processes get (XDG_CONFIG_HOME, APPDATA): an empty one, so that the saved
+ * settings of whoever runs the bench (library, pack, backend, threads) do not change what is measured.
+ */
+let benchAppData: string | null = null;
+function appDataEnv(): Record<string, string> {
+  benchAppData ??= mkdtempSync(join(tmpdir(), 'unclip-bench-studio-appdata-'));
+  return { XDG_CONFIG_HOME: join(benchAppData, 'config'), APPDATA: join(benchAppData, 'appdata') };
+}
+
 /** Spawns `node ARGS` from the repository root, its clock started just before the spawn. */
-function run(args: string[], env: Record<string, string> = {}): Timed {
+function run(args: string[]): Timed {
   let out = '';
   const t0 = performance.now();
   const child = spawn(process.execPath, args, {
     cwd: REPO_ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, ...env },
+    env: { ...process.env, ...appDataEnv() },
   });
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
@@ -537,6 +548,8 @@ export async function benchStudio(options: { runs: number; json: boolean; packDi
     }
   }
   load.push(loadavg());
+  if (benchAppData) rmSync(benchAppData, { recursive: true, force: true });
+  benchAppData = null;
 
   const report = {
     runs,
