@@ -8,6 +8,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Locator, Page } from 'playwright-core';
+import { hermeticEnv } from '../cli-env.ts';
 
 export const root = fileURLToPath(new URL('../../', import.meta.url));
 /** The tiny random reference pack (3 steps each, 64 px). */
@@ -74,9 +75,9 @@ export function startWebMode(
       {
         cwd: root,
         stdio: ['ignore', 'pipe', 'pipe'],
-        // Its own app data folder beside the library (settings.json): the user's saved pack, backend or
-        // theme must not steer a test, nor a test's choices the user's studio.
-        env: { ...process.env, UNCLIP_LIBRARY: dir, XDG_CONFIG_HOME: `${dir}-config` },
+        // Its own app data folder beside the library (settings.json) and none of the user's UNCLIP_* choices:
+        // the user's saved pack, backend or theme must not steer a test, nor a test's choices the user's studio.
+        env: { ...hermeticEnv(`${dir}-config`), UNCLIP_LIBRARY: dir },
       },
     );
     onChild(child);
