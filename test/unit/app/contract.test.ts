@@ -96,6 +96,12 @@ describe('contract: argument validation', () => {
     assert.match(invalid('about', { pack: '/etc' }).message, /^about: Unrecognized key.*pack/);
   });
 
+  it('rejects malformed arguments for every operation, one line each', () => {
+    for (const op of operationNames)
+      for (const raw of [42, 'x', [1], true, { __unknown__: 1 }])
+        assert.match(invalid(op, raw).message, new RegExp(`^${op}: `));
+  });
+
   it('treats a missing argument as an empty object', () => {
     assert.deepEqual(parseArgs('prompt.tokens', { prompt: 'a cat' }), { prompt: 'a cat' });
     assert.match(invalid('prompt.tokens', {}).message, /^prompt\.tokens: prompt/);
