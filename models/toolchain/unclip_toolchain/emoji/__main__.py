@@ -1,4 +1,5 @@
-"""CLI: python -m unclip_toolchain.emoji {data,train,assemble,export,eval,all,ar-prior,prior-curve,decoder-curve}
+"""CLI: python -m unclip_toolchain.emoji {data,train,assemble,export,eval,all,ar-prior,prior-curve,decoder-curve,
+gpu-train,gpu-import}
 (see --help of each)."""
 
 from __future__ import annotations
@@ -30,6 +31,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", type=Path, default=DATA_DIR)
     p.add_argument("--max-steps", type=int, default=None, help="stop each stage after this many steps (smoke runs)")
     p.add_argument("--precision", default="auto", help="auto (bf16 where the CPU has it natively), bf16 or fp32")
+    p.add_argument("--device", default="cpu", help="cpu (default), cuda or auto (CUDA when torch sees a GPU)")
+    p.add_argument("--batch", default=None, help="per-stage batch overrides, e.g. decoder=192,sr=128 (a recipe "
+                                                 "change: see models/README.md, Training on a GPU)")
     p = sub.add_parser("status", help="steps and minutes trained per stage")
     p.add_argument("--run", type=Path, default=RUN_DIR)
     p = sub.add_parser("assemble", help="EMA weights -> diffusers UnCLIPPipeline (+ image encoder) save_pretrained")
@@ -51,6 +55,25 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", type=Path, default=DATA_DIR)
     p.add_argument("--out", type=Path, default=DEFAULT_PACK)
     p.add_argument("--precision", default="auto", help="auto (bf16 where the CPU has it natively), bf16 or fp32")
+    p.add_argument("--device", default="cpu", help="training: cpu (default), cuda or auto; eval stays on the CPU")
+    p.add_argument("--batch", default=None, help="training: per-stage batch overrides, e.g. decoder=192")
+    p = sub.add_parser("gpu-train", help="on the device machine: the from-scratch recipe on CUDA within a deadline, "
+                                         "EMA weights bundled into --out (see gpu.py, models/toolchain/gpu)")
+    p.add_argument("--out", type=Path, required=True, help="folder the device tool brings back ($OUT)")
+    p.add_argument("--budget-minutes", type=float, default=6.0, help="training minutes, split as in `all`")
+    p.add_argument("--deadline-minutes", type=float, default=8.5,
+                   help="hard wall limit of the whole command (from EMOJI_T0 when set); stages are cut to fit")
+    p.add_argument("--device", default="auto", help="auto (CUDA when torch sees a GPU), cuda or cpu (dry runs)")
+    p.add_argument("--data", type=Path, default=DATA_DIR)
+    p.add_argument("--run", type=Path, default=None, help="run dir on the device (default $TMPDIR/emoji-run-gpu)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--batch", default=None, help="per-stage batch overrides, e.g. decoder=192,sr=128")
+    p.add_argument("--max-steps", type=int, default=None, help="stop each stage after this many steps (dry runs)")
+    p.add_argument("--no-preflight", action="store_true", help="skip the 2-step run of every stage first")
+    p = sub.add_parser("gpu-import", help="here: a fetched gpu-train folder -> a run dir for eval / export")
+    p.add_argument("--from", dest="src", type=Path, required=True, help="the folder the device tool fetched")
+    p.add_argument("--run", type=Path, default=RUN_DIR.parent / "emoji-run-gpu")
+    p.add_argument("--force", action="store_true", help="replace checkpoints already in --run")
     p = sub.add_parser("ar-prior", help="autoregressive prior: codes (PCA + buckets), train, eval (see ar_prior.py)")
     p.add_argument("action", choices=("codes", "train", "eval", "export", "parity"),
                    help="export: into --pack (schema v2); parity: the engine test's fixture (PyTorch on injected draws)")
@@ -84,6 +107,8 @@ def main(argv: list[str] | None = None) -> int:
                        help="write-curve / export / refresh-eval: the snapshot's step (default: the best)")
         p.add_argument("--seed", type=int, default=0)
         p.add_argument("--threads", type=int, default=1, help="run: torch threads (1 on the shared CPU)")
+        p.add_argument("--device", default="cpu", help="run: where the stage trains, cpu (default), cuda or auto; "
+                                                       "the evaluations stay on the CPU")
         if stage == "decoder":
             p.add_argument("--images", type=int, default=300, help="run: images per decoder evaluation")
     a = ap.parse_args(argv)
@@ -96,8 +121,18 @@ def main(argv: list[str] | None = None) -> int:
     elif a.cmd == "train":
         from .train import parse_plan, train_plan
 
+        from .train import parse_batches
+
         train_plan(parse_plan(a.plan), run_dir=a.run, data_dir=a.data, seed=a.seed, max_steps=a.max_steps,
-                   precision=a.precision)
+                   precision=a.precision, device=a.device, batches=parse_batches(a.batch))
+    elif a.cmd == "gpu-train":
+        from . import gpu
+
+        return gpu.main_train(a)
+    elif a.cmd == "gpu-import":
+        from . import gpu
+
+        return gpu.main_import(a)
     elif a.cmd == "status":
         from .train import stage_summary
 
@@ -147,14 +182,15 @@ def main(argv: list[str] | None = None) -> int:
         from .dataset import INDEX_FILE, build_dataset
         from .evaluate import evaluate
         from .pipeline import export_pack
-        from .train import remaining_plan, train_plan
+        from .train import parse_batches, remaining_plan, train_plan
 
         if not (a.data / INDEX_FILE).is_file():
             build_dataset(a.data)
         # minutes left per stage, so an interrupted `all` resumes where its budget stands
         budgets = {k: a.budget_minutes * v for k, v in BUDGET_SHARES.items()}
         plan = remaining_plan(budgets, a.run)
-        train_plan(plan, run_dir=a.run, data_dir=a.data, seed=a.seed, budgets=budgets, precision=a.precision)
+        train_plan(plan, run_dir=a.run, data_dir=a.data, seed=a.seed, budgets=budgets, precision=a.precision,
+                   device=a.device, batches=parse_batches(a.batch))
         evaluate(a.run, a.data, a.out)   # writes eval.json, contact-sheet.png, MODEL_CARD.md
         export_pack(a.run, a.out)        # assembles the pipeline and exports it with the card
     return 0

@@ -74,5 +74,8 @@ class TextEncoder:
 
     def encode(self, texts: list[str]):
         ids, mask = self.tokenize(texts)
+        dev = self.model.device if hasattr(self.model, "device") else torch.device("cpu")
+        if dev.type != "cpu":
+            ids, mask = ids.to(dev), mask.to(dev)
         out = self.model(input_ids=ids)
         return out.text_embeds, out.last_hidden_state, mask

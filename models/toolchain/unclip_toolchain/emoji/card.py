@@ -23,9 +23,14 @@ def model_card(run_dir: Path = RUN_DIR, data_dir: Path = DATA_DIR, notes: str = 
     per_style = ", ".join(f"{k} {v['images']}" for k, v in counts["per_style"].items())
     dups = ", ".join(f"{k} {v['duplicates']}" for k, v in counts["per_style"].items())
     train_rows = ""
-    for stage, t in (ev["training"] if ev else stage_summary(run_dir)).items():
+    training = ev["training"] if ev else stage_summary(run_dir)
+    # a "machine" column once any stage's last chunk trained on a GPU (gpu.py): which machine trained which stage
+    machines = any("device" in t for t in training.values())
+    for stage, t in training.items():
         train_rows += (f"| {stage} | {t['steps']} | {t['batch']} | {t['minutes']} | {LR[stage]} | "
-                       f"{t.get('precision', 'fp32')} |\n")
+                       f"{t.get('precision', 'fp32')} |" + (f" {t.get('device', 'CPU')} |" if machines else "") + "\n")
+    train_header = "| stage | steps | batch | minutes | lr | precision |" + (" machine |" if machines else "")
+    train_header += "\n|---|---|---|---|---|---|" + ("---|" if machines else "")
     table = ev["table"] if ev else "_not evaluated yet_"
     extra = ""
     if ev:
@@ -93,10 +98,10 @@ learning rate falls linearly to 0 over the last fifth of its budget. Precision "
 passes under bfloat16 autocast (the CPU's native AVX512-BF16), float32 weights, optimiser, EMA, losses and frozen
 CLIP encodings.
 
-| stage | steps | batch | minutes | lr | precision |
-|---|---|---|---|---|---|
+{train_header}
 {train_rows}
-Wall-clock minutes of training on a 2-core CPU, no GPU (the notes below say which CPU and what else shared it).
+{"Wall-clock minutes of training; the machine column says where each stage trained (its last chunk)." if machines else
+ "Wall-clock minutes of training on a 2-core CPU, no GPU (the notes below say which CPU and what else shared it)."}
 
 ## Evaluation (`python -m unclip_toolchain.emoji eval`, diffusers UnCLIPPipeline in PyTorch)
 

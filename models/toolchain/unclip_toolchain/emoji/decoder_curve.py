@@ -97,7 +97,7 @@ class Evaluator:
 
 
 def run(work: Path = WORK, pack: Path = PACK, data_dir: Path = DATA_DIR, every: int = 1000, patience: int = 3,
-        minutes: float = 60.0, seed: int = 0, threads: int = 1, precision: str = "bf16",
+        minutes: float = 60.0, seed: int = 0, threads: int = 1, precision: str = "bf16", device: str = "cpu",
         n_images: int = N_IMAGES) -> list[dict]:
     from .dataset import EmojiData
     from .train import DecoderStage
@@ -108,7 +108,8 @@ def run(work: Path = WORK, pack: Path = PACK, data_dir: Path = DATA_DIR, every: 
     keep = lambda emas: {k: emas[k] for k in MODULES}   # noqa: E731
     return resume.run_chunks(work, DecoderStage, data, lambda emas: ev(keep(emas)), keep, NOISE_FLOOR, every,
                              patience, minutes, seed, precision,
-                             first_extra=lambda emas: {"images": n_images, "pipeline": ev.pipeline(keep(emas))})
+                             first_extra=lambda emas: {"images": n_images, "pipeline": ev.pipeline(keep(emas))},
+                             device=device)
 
 
 def curve_table(curve: list[dict]) -> str:
@@ -203,7 +204,7 @@ def main(a) -> None:
     elif a.action == "run":
         os.environ.setdefault("OMP_NUM_THREADS", str(a.threads))
         curve = run(work, a.pack, a.data, every=a.every, patience=a.patience, minutes=a.minutes, seed=a.seed,
-                    threads=a.threads, n_images=a.images)
+                    threads=a.threads, device=a.device, n_images=a.images)
         print(curve_table(curve))
     elif a.action == "refresh-eval":
         refresh_eval(a.pack, work, a.data, a.step, a.threads)

@@ -26,6 +26,13 @@ class Schedule:
         self.post_c1 = self.betas * self.ac_prev.sqrt() / (1 - self.ac)          # coefficient of x0
         self.post_c2 = (1 - self.ac_prev) * (1 - self.betas).sqrt() / (1 - self.ac)  # coefficient of x_t
 
+    def to(self, device) -> "Schedule":
+        """The tables on `device` (indexed by timesteps living there); a no-op on the CPU."""
+        if torch.device(device).type != "cpu":
+            for k in ("betas", "ac", "ac_prev", "post_var", "post_c1", "post_c2"):
+                setattr(self, k, getattr(self, k).to(device))
+        return self
+
     def _g(self, arr: torch.Tensor, t: torch.Tensor, ndim: int) -> torch.Tensor:
         return arr[t].float().view(-1, *([1] * (ndim - 1)))
 
@@ -51,9 +58,11 @@ class Schedule:
         x0, so the network learns to take the colours from its conditioning. Sampling itself is unchanged.
         """
         a = self._g(self.ac, t, x0.ndim)
-        pick = (t >= t_min) & (torch.rand(len(t)) < p)
-        m = (torch.rand(len(t)) * pick).view(-1, *([1] * (x0.ndim - 1)))
-        g = torch.randint(0, 2, x0.shape, dtype=x0.dtype) * 2 - 1
+        # the draws come from the CPU's generator whatever the device (train.DEVICES)
+        dev = (lambda x: x) if x0.device.type == "cpu" else (lambda x: x.to(x0.device))
+        pick = (t >= t_min) & dev(torch.rand(len(t)) < p)
+        m = (dev(torch.rand(len(t))) * pick).view(-1, *([1] * (x0.ndim - 1)))
+        g = dev(torch.randint(0, 2, x0.shape, dtype=x0.dtype)) * 2 - 1
         xt = a.sqrt() * ((1 - m) * x0 + m * g) + (1 - a).sqrt() * noise
         return xt, noise + (a / (1 - a)).sqrt() * m * (g - x0)   # = (x_t - sqrt(a) x0) / sqrt(1 - a)
 
@@ -75,8 +84,9 @@ class Schedule:
         mean_true = c1 * x0 + c2 * xt
         mean_pred = c1 * x0_pred + c2 * xt
         tt = t.clamp(min=1)  # t = 0 has zero posterior variance: masked out below
-        min_log = self._g(self.post_var[tt].log(), torch.arange(len(t)), nd)
-        max_log = self._g(self.betas[tt].log(), torch.arange(len(t)), nd)
+        rows = torch.arange(len(t), device=t.device)
+        min_log = self._g(self.post_var[tt].log(), rows, nd)
+        max_log = self._g(self.betas[tt].log(), rows, nd)
         frac = (v + 1) / 2
         logvar = frac * max_log + (1 - frac) * min_log
         kl = 0.5 * (-1.0 + logvar - min_log + torch.exp(min_log - logvar)
@@ -109,3 +119,9 @@ class EMA:
 
     def load_state_dict(self, sd: dict) -> None:
         self.decay, self.n, self.shadow = sd["decay"], sd["n"], sd["shadow"]
+
+    def to(self, device) -> "EMA":
+        """The shadow weights on `device` (they update against the model's own there); a no-op on the CPU."""
+        if torch.device(device).type != "cpu":
+            self.shadow = {k: v.to(device) for k, v in self.shadow.items()}
+        return self

@@ -126,6 +126,8 @@ def clip_pixels(images01: torch.Tensor) -> torch.Tensor:
     """[B,3,64,64] in [0,1] -> CLIP-normalised pixel_values (what CLIPImageProcessor gives for a 64x64 image)."""
     mean = torch.tensor(CLIP_MEAN).view(1, 3, 1, 1)
     std = torch.tensor(CLIP_STD).view(1, 3, 1, 1)
+    if images01.device.type != "cpu":
+        mean, std = mean.to(images01.device), std.to(images01.device)
     return (images01 - mean) / std
 
 
@@ -141,6 +143,8 @@ def prior_forward(prior, hidden_states, timestep, proj_embedding, encoder_hidden
     if L > n_text:
         raise ValueError(f"encoder_hidden_states: {L} tokens > {n_text}")
     idx = torch.cat([torch.arange(L), torch.arange(n_text, n_text + prior.additional_embeddings)])
+    if encoder_hidden_states.device.type != "cpu":
+        idx = idx.to(encoder_hidden_states.device)
     t = timestep if torch.is_tensor(timestep) else torch.tensor([timestep])
     t = t.expand(B) if t.ndim == 1 and t.shape[0] == 1 else t
     time_emb = prior.time_embedding(prior.time_proj(t).to(hidden_states.dtype))

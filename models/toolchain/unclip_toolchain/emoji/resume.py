@@ -117,15 +117,16 @@ def best_row(curve: list[dict]) -> dict:
 # ── chunked training ────────────────────────────────────────────────────────────────────────────────────
 
 def run_chunks(work: Path, stage_cls, data, evaluate, snapshot, floor: dict, every: int, patience: int,
-               minutes: float, seed: int, precision: str, first_extra=None) -> list[dict]:
+               minutes: float, seed: int, precision: str, first_extra=None, device: str = "cpu") -> list[dict]:
     """Train `stage_cls` from its checkpoint in `work` `every` steps at a time; after each chunk (and once at the
     start) `evaluate(emas)` -> {seed: metrics} on the EMA state dicts ({module: state dict}), appended to
     curve.json, and `snapshot(emas)` saved as snapshots/<stage>-<step>.pt. `first_extra(emas)` adds figures to the
     first row only (costlier ones, measured again at the shipped step). Stops after `patience` evaluations without
     a new best beyond noise, or when `minutes` of wall time are spent (a chunk is cut short to fit)."""
-    from .train import ckpt_path, resolve_precision, run_sizes
+    from .train import ckpt_path, resolve_device, resolve_precision, run_sizes, to_cpu
 
     t_start = time.time()
+    device = resolve_device(device)
     sizes = run_sizes(work)
     name = stage_cls.name
     curve_path = work / "curve.json"
@@ -149,7 +150,7 @@ def run_chunks(work: Path, stage_cls, data, evaluate, snapshot, floor: dict, eve
         log(work, f"step {step}: top5 {top5} (mean {s['top5']:.4f}), cos {s['cos']:.4f}, {row['eval_s']:.0f} s")
 
     if not curve:
-        ck = torch.load(ckpt_path(work, name), weights_only=False)
+        ck = torch.load(ckpt_path(work, name), weights_only=False, map_location="cpu")
         record(ck["step"], ck["elapsed"] / 60, {k: e["shadow"] for k, e in ck["ema"].items()}, 0.0)
         log(work, f"noise (seed spread, floored): {noise(curve[0], floor)}")
     while True:
@@ -161,9 +162,12 @@ def run_chunks(work: Path, stage_cls, data, evaluate, snapshot, floor: dict, eve
             log(work, f"stop: {minutes} min of wall time spent")
             break
         t = time.time()
-        st = stage_cls(work, data, sizes, seed, resolve_precision(precision))
+        prec = resolve_precision(precision, device)
+        st = stage_cls(work, data, sizes, seed, prec) if device == "cpu" else stage_cls(work, data, sizes, seed, prec,
+                                                                                        device)
         st.train(left, max_steps=every)
-        record(st.step, st.elapsed / 60, {k: e.shadow for k, e in st.emas.items()}, time.time() - t)
+        emas = {k: e.shadow for k, e in st.emas.items()}
+        record(st.step, st.elapsed / 60, emas if device == "cpu" else to_cpu(emas), time.time() - t)
     b = best_row(curve)
     log(work, f"best: step {b['step']} {score(b)}")
     return curve

@@ -51,14 +51,67 @@ FIRST_STEP_GARBAGE = (700, 0.5)
 # 430 ms, super-resolution 987 -> 592 ms, CLIP vision 277 -> 209 ms. Without native bf16 it would be emulated and
 # slower, so "auto" falls back to float32 there.
 PRECISIONS = ("auto", "bf16", "fp32")
+# Where the trained networks, their EMA and optimiser state live (`--device`). "auto": CUDA when torch sees a GPU.
+# Batches are composed on the CPU and every random draw of the recipe (timesteps, noise, caption / z_i dropout,
+# degradations) comes from the CPU's global torch generator, as before, and is then moved to the device: a CPU run
+# is bit-identical to the CPU-only code it replaces, and a CUDA run consumes the same random stream. Checkpoints are
+# saved as CPU tensors, so they load anywhere.
+DEVICES = ("auto", "cpu", "cuda")
 
 
-def resolve_precision(precision: str) -> str:
+def resolve_device(device: str = "cpu") -> str:
+    if device not in DEVICES and not str(device).startswith("cuda:"):
+        raise ValueError(f"--device: {device!r} is not one of {', '.join(DEVICES)}")
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"--device: {device!r} but torch {torch.__version__} sees no CUDA device")
+    return device
+
+
+def resolve_precision(precision: str, device: str = "cpu") -> str:
     if precision not in PRECISIONS:
         raise ValueError(f"--precision: {precision!r} is not one of {', '.join(PRECISIONS)}")
     if precision == "auto":
+        if torch.device(device).type == "cuda":
+            return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
         return "bf16" if torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported() else "fp32"
     return precision
+
+
+def parse_batches(spec: str | None) -> dict[str, int]:
+    """--batch "decoder=192,sr=128" -> {stage: batch size}: overrides of BATCH (a recipe change, see models/README)."""
+    out: dict[str, int] = {}
+    for part in (spec or "").split(","):
+        if not part.strip():
+            continue
+        name, _, n = part.partition("=")
+        name = name.strip()
+        if name not in BATCH:
+            raise ValueError(f"--batch: unknown stage {name!r} (stages: {', '.join(STAGES)})")
+        try:
+            out[name] = int(n)
+        except ValueError:
+            raise ValueError(f"--batch: {part!r} needs a whole number, e.g. {name}={BATCH[name]}") from None
+        if out[name] < 2:
+            raise ValueError(f"--batch: {part!r}: at least 2")
+    return out
+
+
+def device_name(device) -> str:
+    d = torch.device(device)
+    return torch.cuda.get_device_name(d) if d.type == "cuda" else "cpu"
+
+
+def to_cpu(obj):
+    """Tensors (in dicts, lists, tuples) -> CPU tensors; everything else as it is."""
+    if torch.is_tensor(obj):
+        return obj.detach().cpu()
+    if isinstance(obj, dict):
+        return {k: to_cpu(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(to_cpu(v) for v in obj)
+    return obj
 
 
 def log(run_dir: Path, msg: str, **fields) -> None:
@@ -102,7 +155,7 @@ def frozen_clip(run_dir: Path, sizes: Sizes):
     p = ckpt_path(run_dir, "clip")
     if not p.is_file():
         raise FileNotFoundError(f"{p}: train the clip stage first")
-    ck = torch.load(p, weights_only=False)
+    ck = torch.load(p, weights_only=False, map_location="cpu")
     text, vision = build_clip(sizes, 0)
     load_ema_into(text, ck, "text")
     load_ema_into(vision, ck, "vision")
@@ -124,9 +177,12 @@ class Stage:
 
     name = ""
 
-    def __init__(self, run_dir: Path, data: EmojiData, sizes: Sizes, seed: int, precision: str = "fp32") -> None:
+    def __init__(self, run_dir: Path, data: EmojiData, sizes: Sizes, seed: int, precision: str = "fp32",
+                 device: str = "cpu", batch: int | None = None) -> None:
         self.run_dir, self.data, self.sizes, self.seed = run_dir, data, sizes, seed
         self.precision = precision
+        self.device = torch.device(device)
+        self.batch = batch or BATCH[self.name]
         self.batches = Batches(data, seed + 1000 * (STAGES.index(self.name) + 1))
         self.step = 0
         # step at which the lr warm-up (re)starts: 0, or where a run resumed without its optimiser state (a
@@ -146,41 +202,75 @@ class Stage:
     def autocast(self):
         """Scope of a trained network's forward pass (see PRECISIONS); losses are taken outside it, in float32."""
         if self.precision == "bf16":
-            return torch.autocast("cpu", dtype=torch.bfloat16)
+            dev = getattr(self, "device", None)
+            return torch.autocast(dev.type if dev is not None else "cpu", dtype=torch.bfloat16)
         return contextlib.nullcontext()
+
+    # Random draws: from the CPU's global generator (as the CPU-only recipe drew them), then onto the device.
+    def dev(self, x: torch.Tensor) -> torch.Tensor:
+        return x if self.device.type == "cpu" else x.to(self.device, non_blocking=True)
+
+    def rand(self, *shape) -> torch.Tensor:
+        return self.dev(torch.rand(*shape))
+
+    def randn(self, shape) -> torch.Tensor:
+        return self.dev(torch.randn(shape))
+
+    def randint(self, high: int, n: int) -> torch.Tensor:
+        return self.dev(torch.randint(0, high, (n,)))
+
+    def sample(self, batch: int):
+        imgs, caps, keys = self.batches.sample(batch)
+        return self.dev(imgs), caps, keys
 
     def params(self):
         ps = [p for m in self.modules.values() for p in m.parameters() if p.requires_grad]
         return ps + self.extra_params
 
     def state(self) -> dict:
-        return {"stage": self.name, "step": self.step, "elapsed": self.elapsed, "sizes": sizes_to_json(self.sizes),
-                "warmup_from": self.warmup_from,
-                "precision": self.precision,
-                "model": {k: m.state_dict() for k, m in self.modules.items()},
-                "ema": {k: e.state_dict() for k, e in self.emas.items()},
-                "opt": self.opt.state_dict(), "batches": self.batches.state(),
-                "extra": [p.detach().clone() for p in self.extra_params], "torch_rng": torch.get_rng_state()}
+        st = {"stage": self.name, "step": self.step, "elapsed": self.elapsed, "sizes": sizes_to_json(self.sizes),
+              "warmup_from": self.warmup_from,
+              "precision": self.precision,
+              "model": {k: m.state_dict() for k, m in self.modules.items()},
+              "ema": {k: e.state_dict() for k, e in self.emas.items()},
+              "opt": self.opt.state_dict(), "batches": self.batches.state(),
+              "extra": [p.detach().clone() for p in self.extra_params], "torch_rng": torch.get_rng_state()}
+        if self.batch != BATCH[self.name]:
+            st["batch"] = self.batch
+        if self.device.type != "cpu":
+            st["device"] = device_name(self.device)
+            st = to_cpu(st)
+        return st
 
     def resume_or_init(self) -> None:
         self.build()
+        for m in self.modules.values():
+            m.to(self.device)
         self.emas = {k: EMA(m) for k, m in self.modules.items()}
         self.opt = torch.optim.AdamW(self.params(), lr=LR[self.name], weight_decay=0.01, betas=(0.9, 0.99))
         p = ckpt_path(self.run_dir, self.name)
         if p.is_file():
-            ck = torch.load(p, weights_only=False)
+            ck = torch.load(p, weights_only=False, map_location="cpu")
             for k, m in self.modules.items():
                 m.load_state_dict(ck["model"][k])
                 self.emas[k].load_state_dict(ck["ema"][k])
+                self.emas[k].to(self.device)
             for dst, src in zip(self.extra_params, ck["extra"]):
                 dst.data.copy_(src)
-            self.opt.load_state_dict(ck["opt"])
-            self.batches.load_state(ck["batches"])
-            torch.set_rng_state(ck["torch_rng"])
             self.step, self.elapsed = ck["step"], ck["elapsed"]
             self.warmup_from = ck.get("warmup_from", 0)
+            if "opt" in ck:
+                self.opt.load_state_dict(ck["opt"])       # AdamW moves its state onto the parameters' device
+                self.batches.load_state(ck["batches"])
+                torch.set_rng_state(ck["torch_rng"])
+            else:
+                # EMA weights only (brought back from a GPU run, see gpu.py): as resume.restart_stage, fresh AdamW
+                # moments warmed up again from this step, a fresh data order and generator seeded by the step
+                self.warmup_from = self.step
+                self.batches = Batches(self.data, self.seed + 1000 * (STAGES.index(self.name) + 1) + self.step)
+                torch.manual_seed(self.seed + self.step)
             log(self.run_dir, f"{self.name}: resumed at step {self.step} ({self.elapsed / 60:.1f} min trained, "
-                              f"{self.precision})")
+                              f"{self.precision}" + (f", {self.device}" if self.device.type != "cpu" else "") + ")")
         else:
             torch.manual_seed(self.seed + STAGES.index(self.name))
             self.on_fresh_start()
@@ -240,23 +330,23 @@ class ClipStage(Stage):
                                "delete their checkpoints and this file to retrain it")
         text, vision = build_clip(self.sizes, self.seed)
         self.modules = {"text": text, "vision": vision}
-        self.logit_scale = torch.nn.Parameter(torch.tensor(math.log(1 / 0.07)))
+        self.logit_scale = torch.nn.Parameter(torch.tensor(math.log(1 / 0.07), device=self.device))
         self.extra_params = [self.logit_scale]
         self.text = TextEncoder(text)
 
     def loss(self):
-        imgs, caps, keys = self.batches.sample(BATCH["clip"])
+        imgs, caps, keys = self.sample(self.batch)
         with self.autocast():
             t_emb, _, _ = self.text.encode(caps)
             i_emb = self.modules["vision"](pixel_values=clip_pixels(imgs)).image_embeds
         t_emb, i_emb = F.normalize(t_emb.float(), dim=-1), F.normalize(i_emb.float(), dim=-1)
         logits = self.logit_scale.clamp(max=math.log(100)).exp() * i_emb @ t_emb.T
         # Same concept twice in a batch (other style / composition) is not a negative: soft targets.
-        same = torch.tensor([[a == b for b in keys] for a in keys], dtype=torch.float32)
+        same = self.dev(torch.tensor([[a == b for b in keys] for a in keys], dtype=torch.float32))
         target = same / same.sum(1, keepdim=True)
         loss = 0.5 * (torch.sum(-target * logits.log_softmax(1), 1).mean()
                       + torch.sum(-target.T * logits.T.log_softmax(1), 1).mean())
-        acc = (logits.argmax(1) == torch.arange(len(keys))).float().mean()
+        acc = (logits.argmax(1) == torch.arange(len(keys), device=logits.device)).float().mean()
         return loss, {"loss": loss.item(), "acc": acc.item()}
 
 
@@ -266,6 +356,7 @@ class DownstreamStage(Stage):
     def build_clip(self) -> None:
         (self.run_dir / "clip_frozen").touch()
         text, vision = frozen_clip(self.run_dir, self.sizes)
+        text, vision = text.to(self.device), vision.to(self.device)
         self.text = TextEncoder(text)
         self.vision = vision
         with torch.no_grad():
@@ -286,14 +377,14 @@ class PriorStage(DownstreamStage):
     def build(self) -> None:
         self.build_clip()
         self.modules = {"prior": build_prior(self.sizes, self.seed)}
-        self.sch = Schedule()
+        self.sch = Schedule().to(self.device)
 
     @torch.no_grad()
     def on_fresh_start(self) -> None:
         # post_process_latents statistics: per-dimension mean/std of z_i over random training compositions.
         zs = []
         for _ in range(16):
-            imgs, _, _ = self.batches.sample(256)
+            imgs, _, _ = self.sample(256)
             zs.append(self.vision(pixel_values=clip_pixels(imgs)).image_embeds)
         z = torch.cat(zs)
         prior = self.modules["prior"]
@@ -311,12 +402,12 @@ class PriorStage(DownstreamStage):
         return [p for n, p in prior.named_parameters() if n not in ("clip_mean", "clip_std")]
 
     def loss(self):
-        imgs, caps, _ = self.batches.sample(BATCH["prior"])
+        imgs, caps, _ = self.sample(self.batch)
         z, e, h, m = self.encode(imgs, caps, drop_caption=0.1)
         prior = self.modules["prior"]
         x0 = (z - prior.clip_mean) / prior.clip_std
-        t = torch.randint(0, self.sch.T, (len(z),))
-        xt = self.sch.q_sample(x0, t, torch.randn_like(x0))
+        t = self.randint(self.sch.T, len(z))
+        xt = self.sch.q_sample(x0, t, self.randn(x0.shape))
         with self.autocast():
             pred = prior_forward(prior, xt, t, e, h, m).float()
         loss = F.mse_loss(pred, x0)
@@ -330,19 +421,19 @@ class DecoderStage(DownstreamStage):
     def build(self) -> None:
         self.build_clip()
         self.modules = {"decoder": build_decoder(self.sizes, self.seed), "text_proj": build_text_proj(self.sizes, self.seed)}
-        self.sch = Schedule()
+        self.sch = Schedule().to(self.device)
 
     def loss(self):
-        imgs, caps, _ = self.batches.sample(BATCH["decoder"])
+        imgs, caps, _ = self.sample(self.batch)
         z, e, h, m = self.encode(imgs, caps, drop_caption=0.5)
         tp = self.modules["text_proj"]
-        drop_z = torch.rand(len(z)) < 0.1
+        drop_z = self.rand(len(z)) < 0.1
         z = torch.where(drop_z[:, None], tp.learned_classifier_free_guidance_embeddings[None].expand_as(z), z)
         mask = F.pad(m, (tp.clip_extra_context_tokens, 0), value=True)
         x0 = F.interpolate(imgs * 2 - 1, size=self.sizes.decoder_size, mode="bilinear", antialias=True,
                            align_corners=False)
-        t = torch.randint(0, self.sch.T, (len(z),))
-        xt, noise = self.sch.q_sample_first_step_garbage(x0, t, torch.randn_like(x0), *FIRST_STEP_GARBAGE)
+        t = self.randint(self.sch.T, len(z))
+        xt, noise = self.sch.q_sample_first_step_garbage(x0, t, self.randn(x0.shape), *FIRST_STEP_GARBAGE)
         with self.autocast():
             enc, add = tp(image_embeddings=z, prompt_embeds=e, text_encoder_hidden_states=h,
                           do_classifier_free_guidance=False)
@@ -356,15 +447,19 @@ def degrade(low: torch.Tensor) -> torch.Tensor:
     """Random Gaussian blur + noise on the 32x32 conditioning image, so SR tolerates imperfect decoder output."""
     B = low.shape[0]
     out = low.clone()
-    sig = torch.rand(B) * 1.0
+    sig = torch.rand(B) * 1.0           # draws on the CPU's generator whatever the device (see DEVICES)
     for i in range(B):
         if sig[i] > 0.3:
             r = torch.arange(-2, 3, dtype=torch.float32)
             k1 = torch.exp(-r ** 2 / (2 * sig[i] ** 2))
             k1 = k1 / k1.sum()
-            k = (k1[:, None] * k1[None, :]).expand(3, 1, 5, 5)
+            k = (k1[:, None] * k1[None, :]).expand(3, 1, 5, 5).to(low.device)
             out[i] = F.conv2d(F.pad(low[i:i + 1], (2, 2, 2, 2), mode="replicate"), k, groups=3)[0]
-    out = out + torch.randn_like(out) * (torch.rand(B, 1, 1, 1) * 0.04)
+    noise = torch.randn(out.shape)
+    scale = torch.rand(B, 1, 1, 1) * 0.04
+    if low.device.type != "cpu":
+        noise, scale = noise.to(low.device), scale.to(low.device)
+    out = out + noise * scale
     return out.clamp(-1, 1)
 
 
@@ -374,15 +469,15 @@ class SuperResStage(Stage):
 
     def build(self) -> None:
         self.modules = {"sr": build_super_res(self.sizes, self.seed + (1 if self.name == "sr_last" else 0))}
-        self.sch = Schedule()
+        self.sch = Schedule().to(self.device)
 
     def loss(self):
-        imgs, _, _ = self.batches.sample(BATCH[self.name])
+        imgs, _, _ = self.sample(self.batch)
         y = imgs * 2 - 1
         low = F.interpolate(y, size=self.sizes.decoder_size, mode="bilinear", antialias=True, align_corners=False)
         up = F.interpolate(degrade(low), size=self.sizes.sr_size, mode="bicubic", antialias=True, align_corners=False)
-        t = torch.randint(0, self.max_t or self.sch.T, (len(y),))
-        noise = torch.randn_like(y)
+        t = self.randint(self.max_t or self.sch.T, len(y))
+        noise = self.randn(y.shape)
         # x0 target (models.SR_PREDICTION_TYPE) with uniform weight: the high-noise steps, which fix colours and
         # layout, keep their share of the gradient, and the first step's estimate is the network's output, not
         # amplified noise. (Until step 2,916 the shipped SR was an eps model with the decoder's weighting.)
@@ -400,7 +495,7 @@ class SuperResLastStage(SuperResStage):
         # Start from super_res_first's EMA weights; fine-tune on the last (t < 50) steps only.
         p = ckpt_path(self.run_dir, "sr")
         if p.is_file():
-            ck = torch.load(p, weights_only=False)
+            ck = torch.load(p, weights_only=False, map_location="cpu")
             self.modules["sr"].load_state_dict(ck["ema"]["sr"]["shadow"])
             self.emas["sr"] = EMA(self.modules["sr"])
             self.opt = torch.optim.AdamW(self.params(), lr=LR[self.name], weight_decay=0.01, betas=(0.9, 0.99))
@@ -426,12 +521,16 @@ def parse_plan(plan: str) -> list[tuple[str, float]]:
 
 def train_plan(plan: list[tuple[str, float]], run_dir: Path = RUN_DIR, data_dir: Path = DATA_DIR, seed: int = 0,
                max_steps: int | None = None, budgets: dict[str, float] | None = None,
-               precision: str = "auto") -> None:
-    """Train each (stage, minutes) in order; `budgets` (whole minutes per stage) turn on the lr cool-down."""
-    precision = resolve_precision(precision)
-    torch.set_num_threads(int(os.environ.get("EMOJI_THREADS", "2")))
+               precision: str = "auto", device: str = "cpu", batches: dict[str, int] | None = None,
+               data: EmojiData | None = None) -> None:
+    """Train each (stage, minutes) in order; `budgets` (whole minutes per stage) turn on the lr cool-down;
+    `batches` overrides BATCH per stage (a recipe change)."""
+    device = resolve_device(device)
+    precision = resolve_precision(precision, device)
+    if torch.device(device).type == "cpu":
+        torch.set_num_threads(int(os.environ.get("EMOJI_THREADS", "2")))
     run_dir.mkdir(parents=True, exist_ok=True)
-    data = EmojiData(data_dir)
+    data = data if data is not None else EmojiData(data_dir)
     sizes = run_sizes(run_dir)
     for name, minutes in plan:
         if minutes <= 0:
@@ -439,9 +538,12 @@ def train_plan(plan: list[tuple[str, float]], run_dir: Path = RUN_DIR, data_dir:
         if name == "clip" and (run_dir / "clip_frozen").exists():
             log(run_dir, "clip: frozen (downstream stages were trained on it), skipped")
             continue
-        log(run_dir, f"{name}: training for {minutes:.1f} min (seed {seed}, {precision})")
-        STAGE_CLASSES[name](run_dir, data, sizes, seed, precision).train(minutes, max_steps=max_steps,
-                                                              budget_minutes=(budgets or {}).get(name))
+        batch = (batches or {}).get(name)
+        where = "" if device == "cpu" else f", {device_name(device)}"
+        log(run_dir, f"{name}: training for {minutes:.1f} min (seed {seed}, {precision}{where}"
+                     + (f", batch {batch}" if batch else "") + ")")
+        STAGE_CLASSES[name](run_dir, data, sizes, seed, precision, device, batch).train(
+            minutes, max_steps=max_steps, budget_minutes=(budgets or {}).get(name))
 
 
 def remaining_plan(budget: dict[str, float], run_dir: Path = RUN_DIR) -> list[tuple[str, float]]:
@@ -456,7 +558,9 @@ def stage_summary(run_dir: Path = RUN_DIR) -> dict:
         p = ckpt_path(run_dir, s)
         if p.is_file():
             ck = torch.load(p, weights_only=False, map_location="cpu")
-            out[s] = {"steps": ck["step"], "minutes": round(ck["elapsed"] / 60, 1), "batch": BATCH[s],
+            out[s] = {"steps": ck["step"], "minutes": round(ck["elapsed"] / 60, 1), "batch": ck.get("batch", BATCH[s]),
                       # of the last chunk trained; checkpoints older than this field were all fp32
                       "precision": ck.get("precision", "fp32")}
+            if "device" in ck:       # the last chunk's device, when not the CPU (e.g. "NVIDIA H200")
+                out[s]["device"] = ck["device"]
     return out
