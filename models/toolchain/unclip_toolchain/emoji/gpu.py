@@ -226,7 +226,7 @@ def train_on_device(out: Path, budget_minutes: float = 6.0, deadline_minutes: fl
     dlog(f"budget {budget_minutes} min of training, deadline {deadline_minutes} min, precision {precision}, "
          f"batch overrides {batches or 'none'}, run dir {run_dir}")
     reserve = 0.6     # minutes kept for the last save and the bundle
-    status = "ok"
+    notes: list[str] = []       # what went other than planned; the run's status is "ok" without any
     try:
         data = EmojiData(data_dir)
         dlog(f"data: {len(data)} images from {data_dir}")
@@ -250,15 +250,28 @@ def train_on_device(out: Path, budget_minutes: float = 6.0, deadline_minutes: fl
             run_for = minutes if needed <= left else max(0.0, minutes * left / needed)
             if run_for < minutes and run_for < 0.02:
                 dlog(f"{name}: skipped, {left:.2f} min left before the deadline")
-                status = "cut short"
+                notes.append(f"{name} skipped (deadline)")
                 continue
             if run_for < minutes - 1e-6:
-                status = "cut short"
+                notes.append(f"{name} cut short")
                 dlog(f"{name}: {run_for:.2f} of its {minutes:.2f} min (deadline)")
             before = _progress(run_dir, name)
             t = time.time()
-            train_plan([(name, run_for)], run_dir=run_dir, seed=seed, max_steps=max_steps, budgets=budgets,
-                       precision=precision, device=device, batches=batches, data=data)
+            try:
+                train_plan([(name, run_for)], run_dir=run_dir, seed=seed, max_steps=max_steps, budgets=budgets,
+                           precision=precision, device=device, batches=batches, data=data)
+            except Exception as e:     # noqa: BLE001 - e.g. out of memory at a batch override: the next stage
+                notes.append(f"{name} failed: {type(e).__name__}: {e}")     # (sr needs no decoder) still trains
+                dlog(notes[-1])
+                import traceback
+
+                with open(out / LOG_FILE, "a", encoding="utf-8") as f:
+                    traceback.print_exc(file=f)
+                if device.startswith("cuda"):
+                    torch.cuda.empty_cache()
+                if name == "clip":
+                    raise                 # every later stage needs the CLIP
+                continue
             after = _progress(run_dir, name)
             steps = after["step"] - before["step"]
             train_min = max(after["elapsed"] - before["elapsed"], 1e-9) / 60
@@ -268,8 +281,8 @@ def train_on_device(out: Path, budget_minutes: float = 6.0, deadline_minutes: fl
             dlog(f"{name}: {steps} steps in {train_min:.2f} min of training ({rate['steps_per_minute']} steps/min, "
                  f"batch {after['batch']}, {rate['wall_s']} s wall) on {device_name(device)}")
     except BaseException as e:     # noqa: BLE001 - what trained so far still goes back
-        status = f"failed: {type(e).__name__}: {e}"
-        dlog(status)
+        notes.append(f"failed: {type(e).__name__}: {e}")
+        dlog(notes[-1])
         import traceback
 
         with open(out / LOG_FILE, "a", encoding="utf-8") as f:
@@ -277,6 +290,7 @@ def train_on_device(out: Path, budget_minutes: float = 6.0, deadline_minutes: fl
     if device.startswith("cuda"):
         meta["peak_gpu_memory_gib"] = round(torch.cuda.max_memory_allocated() / 2 ** 30, 2)
         dlog(f"peak GPU memory {meta['peak_gpu_memory_gib']} GiB")
+    status = "; ".join(notes) or "ok"
     meta["status"] = status
     meta["wall_minutes"] = round((time.time() - t0) / 60, 2)
     result = {"status": status}
