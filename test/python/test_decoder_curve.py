@@ -28,12 +28,14 @@ class FakeStage:
 
     name = "decoder"
     minutes_asked: list[float] = []
+    budgets: list[float | None] = []
 
     def __init__(self, work, data, sizes, seed, precision) -> None:
         self.work = work
 
-    def train(self, minutes, max_steps=None) -> None:
+    def train(self, minutes, max_steps=None, budget_minutes=None) -> None:
         FakeStage.minutes_asked.append(minutes)
+        FakeStage.budgets.append(budget_minutes)
         ck = torch.load(ckpt_path(self.work, "decoder"), weights_only=False)
         self.step, self.elapsed = ck["step"] + max_steps, ck["elapsed"] + 60.0
         self.emas = {"decoder": SimpleNamespace(shadow={"w": torch.tensor(float(self.step))})}
@@ -110,3 +112,14 @@ def test_init_puts_the_packs_decoder_into_the_checkpoint_bit_identically(tmp_pat
         assert ck["ema"][k]["n"] == trained["steps"]
     with pytest.raises(FileExistsError):
         init_from_pack(PACK, tmp_path / "work", DATA_DIR)
+
+
+def test_a_budget_turns_on_the_cool_down_and_stops_the_run_once_trained(tmp_path):
+    save(tmp_path, 100, 600.0)                   # 10 min trained; each fake chunk trains 1 more
+    FakeStage.minutes_asked, FakeStage.budgets = [], []
+    curve = resume.run_chunks(tmp_path, FakeStage, None, lambda emas: {0: {"top5": 0.6, "cos": 0.9}},
+                              lambda emas: emas, NOISE_FLOOR, every=10, patience=9, minutes=30.0, seed=0,
+                              precision="fp32", budget_minutes=11.5)
+    assert [r["step"] for r in curve] == [100, 110, 120]
+    assert FakeStage.budgets == [11.5, 11.5]
+    assert FakeStage.minutes_asked[0] == pytest.approx(1.5) and FakeStage.minutes_asked[1] == pytest.approx(0.5)

@@ -103,6 +103,9 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--patience", type=int, default=patience,
                        help="run: stop after this many evaluations without a new best")
         p.add_argument("--minutes", type=float, default=60.0, help="run: wall minutes at most (resumes)")
+        p.add_argument("--budget-minutes", type=float, default=None,
+                       help=f"run: the {stage}'s whole training minutes (the pack's included): the lr cools down to 0 "
+                            "over their last fifth, as under `emoji all`; default: constant lr")
         p.add_argument("--step", type=int, default=None,
                        help="write-curve / export / refresh-eval: the snapshot's step (default: the best)")
         p.add_argument("--seed", type=int, default=0)

@@ -10,12 +10,13 @@ The same design as prior_curve.py, with the code they share in resume.py:
 * init: the pack's CLIP encoders (frozen), decoder and text_proj rebuilt from its ONNX initializers (bit-identical)
   become the run dir's checkpoints (default models/work/decoder-curve), at the pack's step and minutes, with a fresh
   AdamW state, the lr warm-up restarted and a fresh data order.
-* run: trains train.py's decoder stage unchanged (lr 3e-4 constant after the warm-up, AdamW, EMA 0.999, clipping,
-  min-SNR hybrid loss, bf16 autocast) `--every` steps at a time. After each chunk the EMA weights are evaluated with
-  evaluate.eval_decoder on `--images` images (the first 50 are eval.json's decoder set; pack default sampling:
-  decoder 15 steps, guidance 8, super-resolution 2) for sampling seeds 0 and 1; the first evaluation also runs
-  evaluate.eval_pipeline (the 200 prompts, seed 0). The stage trains decoder and text_proj together (text_proj maps
-  z_i to the decoder's conditioning), so both are snapshotted and both are shipped.
+* run: trains train.py's decoder stage unchanged (lr 3e-4 after the warm-up, AdamW, EMA 0.999, clipping, min-SNR
+  hybrid loss, bf16 autocast) `--every` steps at a time; the lr is constant, or with `--budget-minutes` (the
+  decoder's whole training minutes) cools down to 0 over that budget's last fifth as under `emoji all`. After each
+  chunk the EMA weights are evaluated with evaluate.eval_decoder on `--images` images (the first 50 are eval.json's
+  decoder set; pack default sampling: decoder 15 steps, guidance 8, super-resolution 2) for sampling seeds 0 and 1;
+  the first evaluation also runs evaluate.eval_pipeline (the 200 prompts, seed 0). The stage trains decoder and
+  text_proj together (text_proj maps z_i to the decoder's conditioning), so both are snapshotted and both shipped.
 * export: replaces decoder.onnx and text_proj.onnx in the pack (resume.export_modules) and their sha256; every other
   file stays byte-identical (re-exporting the shipped weights this way reproduces both graphs byte for byte).
 """
@@ -98,7 +99,7 @@ class Evaluator:
 
 def run(work: Path = WORK, pack: Path = PACK, data_dir: Path = DATA_DIR, every: int = 1000, patience: int = 3,
         minutes: float = 60.0, seed: int = 0, threads: int = 1, precision: str = "bf16", device: str = "cpu",
-        n_images: int = N_IMAGES) -> list[dict]:
+        n_images: int = N_IMAGES, budget_minutes: float | None = None) -> list[dict]:
     from .dataset import EmojiData
     from .train import DecoderStage
 
@@ -109,7 +110,7 @@ def run(work: Path = WORK, pack: Path = PACK, data_dir: Path = DATA_DIR, every: 
     return resume.run_chunks(work, DecoderStage, data, lambda emas: ev(keep(emas)), keep, NOISE_FLOOR, every,
                              patience, minutes, seed, precision,
                              first_extra=lambda emas: {"images": n_images, "pipeline": ev.pipeline(keep(emas))},
-                             device=device)
+                             device=device, budget_minutes=budget_minutes)
 
 
 def curve_table(curve: list[dict]) -> str:
@@ -204,7 +205,7 @@ def main(a) -> None:
     elif a.action == "run":
         os.environ.setdefault("OMP_NUM_THREADS", str(a.threads))
         curve = run(work, a.pack, a.data, every=a.every, patience=a.patience, minutes=a.minutes, seed=a.seed,
-                    threads=a.threads, device=a.device, n_images=a.images)
+                    threads=a.threads, device=a.device, n_images=a.images, budget_minutes=a.budget_minutes)
         print(curve_table(curve))
     elif a.action == "refresh-eval":
         refresh_eval(a.pack, work, a.data, a.step, a.threads)

@@ -82,8 +82,8 @@ class Evaluator:
 
 
 def run(work: Path = WORK, pack: Path = PACK, data_dir: Path = DATA_DIR, every: int = 500, patience: int = 2,
-        minutes: float = 60.0, seed: int = 0, threads: int = 1, precision: str = "bf16",
-        device: str = "cpu") -> list[dict]:
+        minutes: float = 60.0, seed: int = 0, threads: int = 1, precision: str = "bf16", device: str = "cpu",
+        budget_minutes: float | None = None) -> list[dict]:
     from .dataset import EmojiData
     from .train import PriorStage
 
@@ -91,7 +91,8 @@ def run(work: Path = WORK, pack: Path = PACK, data_dir: Path = DATA_DIR, every: 
     data = EmojiData(data_dir)
     ev = Evaluator(pack, data)
     return resume.run_chunks(work, PriorStage, data, lambda emas: ev(emas["prior"]), lambda emas: emas["prior"],
-                             NOISE_FLOOR, every, patience, minutes, seed, precision, device=device)
+                             NOISE_FLOOR, every, patience, minutes, seed, precision, device=device,
+                             budget_minutes=budget_minutes)
 
 
 def curve_table(curve: list[dict]) -> str:
@@ -202,7 +203,7 @@ def main(a) -> None:
     elif a.action == "run":
         os.environ.setdefault("OMP_NUM_THREADS", str(a.threads))
         curve = run(work, a.pack, a.data, every=a.every, patience=a.patience, minutes=a.minutes, seed=a.seed,
-                    threads=a.threads, device=a.device)
+                    threads=a.threads, device=a.device, budget_minutes=a.budget_minutes)
         print(curve_table(curve))
     elif a.action == "refresh-eval":
         refresh_eval(a.pack, work, a.data, a.step, a.threads)

@@ -117,12 +117,16 @@ def best_row(curve: list[dict]) -> dict:
 # ── chunked training ────────────────────────────────────────────────────────────────────────────────────
 
 def run_chunks(work: Path, stage_cls, data, evaluate, snapshot, floor: dict, every: int, patience: int,
-               minutes: float, seed: int, precision: str, first_extra=None, device: str = "cpu") -> list[dict]:
+               minutes: float, seed: int, precision: str, first_extra=None, device: str = "cpu",
+               budget_minutes: float | None = None) -> list[dict]:
     """Train `stage_cls` from its checkpoint in `work` `every` steps at a time; after each chunk (and once at the
     start) `evaluate(emas)` -> {seed: metrics} on the EMA state dicts ({module: state dict}), appended to
     curve.json, and `snapshot(emas)` saved as snapshots/<stage>-<step>.pt. `first_extra(emas)` adds figures to the
     first row only (costlier ones, measured again at the shipped step). Stops after `patience` evaluations without
-    a new best beyond noise, or when `minutes` of wall time are spent (a chunk is cut short to fit)."""
+    a new best beyond noise, or when `minutes` of wall time are spent (a chunk is cut short to fit).
+    Without `budget_minutes` the lr stays constant after the warm-up; with it (the stage's whole training minutes,
+    the pack's included) it follows train.py's cool-down, linearly to 0 over the last fifth of that budget, and the
+    run stops when the budget is trained."""
     from .train import ckpt_path, resolve_device, resolve_precision, run_sizes, to_cpu
 
     t_start = time.time()
@@ -161,11 +165,16 @@ def run_chunks(work: Path, stage_cls, data, evaluate, snapshot, floor: dict, eve
         if left <= 0:
             log(work, f"stop: {minutes} min of wall time spent")
             break
+        if budget_minutes is not None:
+            if curve[-1]["train_minutes"] >= budget_minutes:
+                log(work, f"stop: the {budget_minutes} min budget is trained (lr 0)")
+                break
+            left = min(left, budget_minutes - curve[-1]["train_minutes"])
         t = time.time()
         prec = resolve_precision(precision, device)
         st = stage_cls(work, data, sizes, seed, prec) if device == "cpu" else stage_cls(work, data, sizes, seed, prec,
                                                                                         device)
-        st.train(left, max_steps=every)
+        st.train(left, max_steps=every, budget_minutes=budget_minutes)
         emas = {k: e.shadow for k, e in st.emas.items()}
         record(st.step, st.elapsed / 60, emas if device == "cpu" else to_cpu(emas), time.time() - t)
     b = best_row(curve)
