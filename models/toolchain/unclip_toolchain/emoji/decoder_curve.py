@@ -124,7 +124,7 @@ def curve_table(curve: list[dict]) -> str:
 
 
 def write_curve(pack: Path = PACK, work: Path = WORK, step: int | None = None, extra: dict | None = None) -> dict:
-    """The curve (every evaluation) and which step the pack ships, as pack/decoder_curve.json."""
+    """The curve (every evaluation) and which step the pack ships, as pack/decoder_curve.json (hashed)."""
     curve = json.loads((work / "curve.json").read_text())
     n = curve[0]["images"]
     out = {"issue": 19, "metric": f"evaluate.eval_decoder: decode(true z_i) of {n} images (the first 50 are "
@@ -140,6 +140,7 @@ def write_curve(pack: Path = PACK, work: Path = WORK, step: int | None = None, e
                       **({"pipeline_top5": r["pipeline"]["top5"]} if "pipeline" in r else {})} for r in curve]}
     out.update(extra or {})
     (pack / CURVE_FILE).write_text(json.dumps(out, indent=1) + "\n")
+    resume.update_hashes(pack)
     return out
 
 

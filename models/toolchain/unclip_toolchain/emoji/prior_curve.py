@@ -106,7 +106,7 @@ def curve_table(curve: list[dict]) -> str:
 
 
 def write_curve(pack: Path = PACK, work: Path = WORK, step: int | None = None, extra: dict | None = None) -> dict:
-    """The curve (every evaluation) and which step the pack ships, as pack/prior_curve.json."""
+    """The curve (every evaluation) and which step the pack ships, as pack/prior_curve.json (hashed)."""
     curve = json.loads((work / "curve.json").read_text())
     out = {"issue": 17, "metric": "evaluate.eval_prior: 200 held-out captions, prior 10 steps, guidance 4",
            "seeds": list(SEEDS), "noise": noise(curve[0], NOISE_FLOOR),
@@ -119,6 +119,7 @@ def write_curve(pack: Path = PACK, work: Path = WORK, step: int | None = None, e
                       "cos_centred_seed0": round(r["eval"]["0"]["cos_centred"], 5)} for r in curve]}
     out.update(extra or {})
     (pack / CURVE_FILE).write_text(json.dumps(out, indent=1) + "\n")
+    resume.update_hashes(pack)
     return out
 
 
