@@ -31,7 +31,7 @@ from pathlib import Path
 import torch
 
 from . import resume
-from .resume import PACK, chosen_row, log, noise
+from .resume import PACK, chosen_row, log
 from .sources import DATA_DIR
 
 WORK = resume.ROOT / "models" / "work" / "decoder-curve"
@@ -125,23 +125,10 @@ def curve_table(curve: list[dict]) -> str:
 
 def write_curve(pack: Path = PACK, work: Path = WORK, step: int | None = None, extra: dict | None = None) -> dict:
     """The curve (every evaluation) and which step the pack ships, as pack/decoder_curve.json (hashed)."""
-    curve = json.loads((work / "curve.json").read_text())
-    n = curve[0]["images"]
-    out = {"issue": 19, "metric": f"evaluate.eval_decoder: decode(true z_i) of {n} images (the first 50 are "
-                                  "eval.json's), decoder 15 steps, guidance 8, super-resolution 2",
-           "seeds": list(SEEDS), "noise": noise(curve[0], NOISE_FLOOR),
-           "rule": "stop after `patience` evaluations without a new best beyond noise (top-5 mean over seeds, or "
-                   "cosine of seed 0)",
-           "shipped_step": step if step is not None else chosen_row(curve, None)["step"],
-           "curve": [{"step": r["step"], "train_minutes": r["train_minutes"],
-                      **{f"top5_seed{k}": v["top5"] for k, v in r["eval"].items()},
-                      **{f"cos_seed{k}": round(v["cos"], 5) for k, v in r["eval"].items()},
-                      "cos_centred_seed0": round(r["eval"]["0"]["cos_centred"], 5),
-                      **({"pipeline_top5": r["pipeline"]["top5"]} if "pipeline" in r else {})} for r in curve]}
-    out.update(extra or {})
-    (pack / CURVE_FILE).write_text(json.dumps(out, indent=1) + "\n")
-    resume.update_hashes(pack)
-    return out
+    n = json.loads((work / "curve.json").read_text())[0]["images"]
+    head = {"issue": 19, "metric": f"evaluate.eval_decoder: decode(true z_i) of {n} images (the first 50 are "
+                                   "eval.json's), decoder 15 steps, guidance 8, super-resolution 2"}
+    return resume.write_curve(pack, work, CURVE_FILE, head, NOISE_FLOOR, step, extra)
 
 
 def modules_from_states(pack: Path, states: dict) -> dict:

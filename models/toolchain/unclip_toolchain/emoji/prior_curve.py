@@ -32,7 +32,7 @@ from pathlib import Path
 import torch
 
 from . import resume
-from .resume import PACK, best_row, chosen_row, log, noise, update_hashes
+from .resume import PACK, best_row, chosen_row, log, update_hashes
 from .sources import DATA_DIR
 
 WORK = resume.ROOT / "models" / "work" / "prior-curve"
@@ -107,20 +107,8 @@ def curve_table(curve: list[dict]) -> str:
 
 def write_curve(pack: Path = PACK, work: Path = WORK, step: int | None = None, extra: dict | None = None) -> dict:
     """The curve (every evaluation) and which step the pack ships, as pack/prior_curve.json (hashed)."""
-    curve = json.loads((work / "curve.json").read_text())
-    out = {"issue": 17, "metric": "evaluate.eval_prior: 200 held-out captions, prior 10 steps, guidance 4",
-           "seeds": list(SEEDS), "noise": noise(curve[0], NOISE_FLOOR),
-           "rule": "stop after `patience` evaluations without a new best beyond noise (top-5 mean over seeds, or "
-                   "cosine of seed 0)",
-           "shipped_step": step if step is not None else best_row(curve)["step"],
-           "curve": [{"step": r["step"], "train_minutes": r["train_minutes"],
-                      **{f"top5_seed{k}": v["top5"] for k, v in r["eval"].items()},
-                      **{f"cos_seed{k}": round(v["cos"], 5) for k, v in r["eval"].items()},
-                      "cos_centred_seed0": round(r["eval"]["0"]["cos_centred"], 5)} for r in curve]}
-    out.update(extra or {})
-    (pack / CURVE_FILE).write_text(json.dumps(out, indent=1) + "\n")
-    resume.update_hashes(pack)
-    return out
+    head = {"issue": 17, "metric": "evaluate.eval_prior: 200 held-out captions, prior 10 steps, guidance 4"}
+    return resume.write_curve(pack, work, CURVE_FILE, head, NOISE_FLOOR, step, extra)
 
 
 def export_prior(step: int, work: Path = WORK, pack: Path = PACK) -> dict:

@@ -186,6 +186,28 @@ def chosen_row(curve: list[dict], step: int | None) -> dict:
     return next(r for r in curve if r["step"] == step) if step is not None else best_row(curve)
 
 
+# ── the curve, as shipped in the pack ──────────────────────────────────────────────────────────────────
+
+def write_curve(pack: Path, work: Path, file: str, head: dict, floor: dict, step: int | None = None,
+                extra: dict | None = None) -> dict:
+    """`work`'s curve (every evaluation) and the step the pack ships (default: the best), as pack/`file`, its
+    sha256 in the manifest. `head`: the file's first fields (issue, metric)."""
+    curve = json.loads((work / "curve.json").read_text())
+    out = {**head, "seeds": [int(k) for k in curve[0]["eval"]], "noise": noise(curve[0], floor),
+           "rule": "stop after `patience` evaluations without a new best beyond noise (top-5 mean over seeds, or "
+                   "cosine of seed 0)",
+           "shipped_step": chosen_row(curve, step)["step"],
+           "curve": [{"step": r["step"], "train_minutes": r["train_minutes"],
+                      **{f"top5_seed{k}": v["top5"] for k, v in r["eval"].items()},
+                      **{f"cos_seed{k}": round(v["cos"], 5) for k, v in r["eval"].items()},
+                      "cos_centred_seed0": round(r["eval"]["0"]["cos_centred"], 5),
+                      **({"pipeline_top5": r["pipeline"]["top5"]} if "pipeline" in r else {})} for r in curve]}
+    out.update(extra or {})
+    (pack / file).write_text(json.dumps(out, indent=1) + "\n")
+    update_hashes(pack)
+    return out
+
+
 # ── export into the pack ────────────────────────────────────────────────────────────────────────────────
 
 def export_modules(pack: Path, modules: dict) -> dict:
